@@ -1,0 +1,1 @@
+"""Analyses over the graph IR: shapes, parameters, MACs, receptive fields, memory, the report."""
