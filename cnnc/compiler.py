@@ -8,7 +8,7 @@ from .analysis.memory import activation_bytes, param_bytes
 from .analysis.params import count_params
 from .analysis.rf import receptive_fields
 from .analysis.shapes import infer_shapes
-from .graph import Graph, build_graph
+from .graph import Graph, build_graph, without_identity_shortcuts
 from .layers.base import Param
 from .shape import Shape
 from .spec.errors import Diagnostics, SpecError, SpecErrors
@@ -62,6 +62,7 @@ def analyse(source: str | Node, *, input_shapes: dict[str, tuple] | None = None)
     override_inputs(spec, input_shapes or {}, diagnostics)
     graph = build_graph(spec, diagnostics)
     shapes = infer_shapes(graph, diagnostics)
+    graph = without_identity_shortcuts(graph, shapes)
     params = count_params(graph, shapes)
     macs = count_macs(graph, shapes)
     fields = receptive_fields(graph, shapes, diagnostics)

@@ -5,7 +5,7 @@ shape through it to choose identity or projection.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import networkx as nx
 
@@ -97,3 +97,19 @@ def _break_cycles(g: nx.DiGraph, spec: Spec, diagnostics: Diagnostics) -> None:
         for name in names:
             g.nodes[name]["decl"].layer = None
         g.remove_edge(*cycle[-1][:2])
+
+
+def without_identity_shortcuts(graph: Graph, shapes: dict) -> Graph:
+    """`shortcut: auto` resolved to the identity is no layer at all: drop it, read its input."""
+    identity = {}
+    for name in graph.order:
+        decl = graph.decl(name)
+        if decl.kind == "shortcut" and name in shapes:
+            x, like = (shapes[t] for t in decl.inputs)
+            if not decl.layer.projects(x, like):
+                identity[name] = decl.inputs[0]
+    if not identity:
+        return graph
+    layers = [replace(d, inputs=[identity.get(t, t) for t in d.inputs])
+              for d in graph.spec.layers if d.name not in identity]
+    return build_graph(replace(graph.spec, layers=layers), Diagnostics())

@@ -25,6 +25,7 @@ MAX_DEPTH = 64
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 TOP_KEYS = ("name", "description", "input", "inputs", "defaults", "blocks", "layers")
 ITEM_FORMS = ("type", "block", "residual", "parallel")
+ITEM_KEYS = (*ITEM_FORMS, "name", "inputs", "repeat", "first")   # the rest are attributes or parameters
 DTYPES = ("float32", "float64", "int32", "int64")
 
 
@@ -284,17 +285,18 @@ class _Expander:
             return self.first_input(refs, prev)
         copies = range(repeat) if "repeat" in item.value else [None]
         if "repeat" in item.value:
-            self.groups[base] = "repeat"
+            self.groups[base] = f"{label} ×{repeat}"
             if named:
                 self.claim(base, name_node.span, scope)
             copy_scope = scope.nested(base)
         else:
             copy_scope = scope
         out = prev
+        first = self.first_overrides(item, form, scope)
         for k in copies:
             path = base if k is None else f"{base}.{k}"
             source = refs if k in (None, 0) else None
-            out = self.expand_form(form, item, copy_scope, path, source, out,
+            out = self.expand_form(form, first if k == 0 else item, copy_scope, path, source, out,
                                    named=named or k is not None)
             if self.too_many:
                 return out
@@ -303,8 +305,25 @@ class _Expander:
                 self.aliases.setdefault(base, out)
         return out
 
+    def first_overrides(self, item: Node, form: str, scope: Scope) -> Node:
+        """`first: {stride: 2}`: attributes or parameters that only the first copy of a
+        repeated item takes (a ResNet stage whose first block downsamples)."""
+        first = item.value.get("first")
+        if first is None:
+            return item
+        if "repeat" not in item.value or form not in ("type", "block") or not first.is_map:
+            self.error(item.key_span("first"), "`first:` needs `repeat:` on a layer or block call, and a mapping",
+                       help="e.g. `{block: basic, repeat: 3, first: {stride: 2}}`", scope=scope)
+            return item
+        fixed = ("type", "block", "name", "inputs", "repeat", "first")
+        for key in first.value:
+            if key in fixed:
+                self.error(first.key_span(key), f"`first:` cannot change `{key}`", scope=scope)
+        value = {**item.value, **{k: v for k, v in first.value.items() if k not in fixed}}
+        return Node(value, item.span, {**item.key_spans, **first.key_spans})
+
     def form_help(self, item: Node) -> str:
-        keys = [k for k in item.value if k not in ("name", "inputs", "repeat")]
+        keys = [k for k in item.value if k not in ITEM_KEYS]
         near = [did_you_mean(k, ITEM_FORMS, "") for k in keys]
         near = [n for n in near if n]
         return near[0] if near else "e.g. `- {type: conv2d, filters: 64, kernel: 3}` or `- {block: stage}`"
@@ -420,7 +439,7 @@ class _Expander:
         self.add_decl(decl, item.value["name"].span if "name" in item.value else item.span, scope)
         if refs is not None:
             decl.attr_spans["inputs"] = item.value["inputs"].span
-        given = {k: v for k, v in item.value.items() if k not in ("type", "name", "inputs", "repeat")}
+        given = {k: v for k, v in item.value.items() if k not in ITEM_KEYS}
         for key, value in self.defaults.get(kind, Node({}, item.span)).value.items():
             given.setdefault(key, value)
         values, ok = {}, True
@@ -551,7 +570,7 @@ class _Expander:
     def bind(self, name: str, body: Node, call: Node, scope: Scope) -> dict | None:
         declared = body.value.get("params")
         declared = declared.value if declared is not None else {}
-        args = {k: v for k, v in call.value.items() if k not in ("block", "name", "inputs", "repeat")}
+        args = {k: v for k, v in call.value.items() if k not in ITEM_KEYS}
         ok = True
         for key in args:
             if key not in declared:

@@ -1,0 +1,109 @@
+"""The `cnnc` command: a thin click layer over the compiler."""
+from __future__ import annotations
+
+import functools
+import re
+import sys
+
+import click
+
+from .spec.errors import SpecErrors, render_all
+
+FORMATS = ("table", "json", "markdown")
+
+
+def reports_spec_errors(command):
+    """A spec error becomes its compiler-style message on stderr and exit 1, never a traceback."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except SpecErrors as e:
+            click.echo(render_all(e.items), err=True)
+            sys.exit(1)
+    return wrapper
+
+
+class InputShape(click.ParamType):
+    """`3,32,32`, `3x32x32`, or `name=3,32,32` for a spec with several inputs."""
+
+    name = "SHAPE"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        name, _, dims = value.rpartition("=")
+        parts = [p for p in re.split(r"[,x×\s]+", dims.strip()) if p]
+        if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
+            self.fail(f"'{value}' is not a shape: write positive sizes like 3,224,224 "
+                      "(or x=2708,1433 to name an input)", param, ctx)
+        return (name or None, tuple(int(p) for p in parts))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cnnc")
+def cli():
+    """cnnc: check, explain, draw and run neural networks written as YAML."""
+
+
+@cli.command("compile")
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+              help="report MACs and activation memory for this batch size")
+@click.option("--input-shape", "input_shapes", type=InputShape(), multiple=True,
+              help="override the spec's input shape, e.g. 3,32,32 or x=2708,1433")
+@click.option("--depth", type=click.IntRange(min=1), default=None,
+              help="fold layers nested deeper than N blocks into one row per block")
+@reports_spec_errors
+def compile_cmd(spec, fmt, batch, input_shapes, depth):
+    """Check SPEC and print shapes, parameters, MACs and receptive fields."""
+    from .analysis.report import render
+    from .compiler import check
+
+    analysis = check(spec, input_shapes=_named_shapes(spec, input_shapes))
+    if analysis.diagnostics.warnings:
+        click.echo(render_all(analysis.diagnostics.warnings), err=True)
+    click.echo(render(analysis, fmt, batch, depth))
+
+
+def _named_shapes(spec: str, given) -> dict:
+    if not given:
+        return {}
+    unnamed = [s for n, s in given if n is None]
+    if unnamed and len(given) > 1:
+        raise click.UsageError("with several --input-shape options, name each: --input-shape x=2708,1433")
+    if unnamed:
+        from .spec.expand import expand
+        from .spec.errors import Diagnostics
+        from .spec.load import load
+        inputs = expand(load(spec), Diagnostics()).inputs
+        if len(inputs) != 1:
+            raise click.UsageError("the spec has several inputs: name one, e.g. --input-shape "
+                                   f"{inputs[0].name if inputs else 'x'}=3,32,32")
+        return {inputs[0].name: unnamed[0]}
+    return dict(given)
+
+
+@cli.command("layers")
+@click.argument("kinds", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True)
+def layers_cmd(kinds, fmt):
+    """List every layer kind with its attributes, types and defaults."""
+    from .layers.catalogue import markdown, public_kinds, text
+    from .spec.errors import did_you_mean
+
+    for kind in kinds:
+        if kind not in public_kinds():
+            hint = did_you_mean(kind, public_kinds(), "")
+            raise click.BadParameter(f"unknown layer kind '{kind}'" + (f"; {hint}" if hint else ""),
+                                     param_hint="KINDS")
+    click.echo(markdown() if fmt == "markdown" else text(list(kinds)))
+
+
+def main():
+    cli(prog_name="cnnc")
+
+
+if __name__ == "__main__":
+    main()

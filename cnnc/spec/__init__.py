@@ -1,0 +1,1 @@
+"""The spec language: load (YAML with marks), expand (blocks, repeat, sugar), errors."""
