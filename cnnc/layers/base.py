@@ -172,11 +172,11 @@ class Attr:
             if not isinstance(v, (int, float)) or isinstance(v, bool):
                 continue
             if self.min is not None and v < self.min:
-                raise AttrError(f"{self.name} must be at least {_num(self.min)}, got {_num(v)}")
+                raise AttrError(f"must be at least {_num(self.min)}, got {_num(v)}")
             if self.max is not None and v > self.max:
-                raise AttrError(f"{self.name} must be at most {_num(self.max)}, got {_num(v)}")
+                raise AttrError(f"must be at most {_num(self.max)}, got {_num(v)}")
             if self.below is not None and v >= self.below:
-                raise AttrError(f"{self.name} must be below {_num(self.below)}, got {_num(v)}")
+                raise AttrError(f"must be below {_num(self.below)}, got {_num(v)}")
 
     def describe_type(self) -> str:
         if self.choices:

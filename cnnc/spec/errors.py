@@ -74,7 +74,7 @@ class SpecErrors(Exception):
     """Raised when a stage cannot go on; carries everything found so far."""
 
     def __init__(self, items: list[SpecError]) -> None:
-        super().__init__(f"{len(items)} problem(s) in spec")
+        super().__init__("\n".join(map(str, items)))
         self.items = items
 
     @property

@@ -7,6 +7,7 @@ and expansion goes on, so one run reports every independent mistake.
 """
 from __future__ import annotations
 
+import difflib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -442,11 +443,11 @@ class _Expander:
         given = {k: v for k, v in item.value.items() if k not in ITEM_KEYS}
         for key, value in self.defaults.get(kind, Node({}, item.span)).value.items():
             given.setdefault(key, value)
-        values, ok = {}, True
+        values, ok, misspelt = {}, True, set()
         for key, node in given.items():
             decl.attr_spans[key] = node.span
             if key not in cls.schema:
-                self.unknown_attr(kind, key, item.key_span(key), scope)
+                misspelt.add(self.unknown_attr(kind, key, item.key_span(key), scope))
                 ok = False
                 continue
             try:
@@ -457,7 +458,7 @@ class _Expander:
             except _Reported:
                 ok = False
         for key, spec in cls.schema.items():
-            if spec.default is REQUIRED and key not in given:
+            if spec.default is REQUIRED and key not in given and key not in misspelt:
                 self.error(item.span, f"{kind} needs `{key}`", f"missing `{key}`",
                            f"add `{key}: <{spec.describe_type()}>`" + (f" ({spec.doc})" if spec.doc else ""), scope)
                 ok = False
@@ -495,11 +496,14 @@ class _Expander:
             hint = f"'{kind}' is a block: write `block: {kind}`"
         self.error(span, f"unknown layer type '{kind}'", "not a layer kind", hint, scope)
 
-    def unknown_attr(self, kind: str, key: str, span: Span, scope: Scope) -> None:
+    def unknown_attr(self, kind: str, key: str, span: Span, scope: Scope) -> str | None:
+        """Report an unknown attribute; return the attribute it probably meant."""
         schema = LAYERS[kind].schema
-        hint = did_you_mean(key, schema, f"{kind}'s attributes") or (
+        near = difflib.get_close_matches(key, schema, n=1, cutoff=0.6)
+        hint = f"did you mean '{near[0]}'?" if near else (
             f"{kind} takes no attributes" if not schema else f"{kind} takes: {', '.join(schema)}")
         self.error(span, f"unknown attribute '{key}' for {kind}", "not an attribute", hint, scope)
+        return near[0] if near else None
 
     # ------------------------------------------------------------ values
     def value(self, node: Node, scope: Scope) -> Any:
