@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Idempotent set-up, sourced by demo.sh and test.sh: a virtual env in .venv with cnnc installed
+# (editable) and its test dependencies. Safe to run any number of times.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+    echo "cnnc needs Python 3.10 or newer; set PYTHON=/path/to/python3.x" >&2
+    exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv"
+    "$PYTHON" -m venv .venv
+fi
+# Reinstall only when the dependency list changed since the last install.
+stamp=.venv/.cnnc-installed
+if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
+    echo "setup: installing cnnc and its dependencies into .venv"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+    cp pyproject.toml "$stamp"
+fi
