@@ -24,6 +24,7 @@ MAX_REPEAT = 10_000
 MAX_LAYERS = 100_000
 MAX_DEPTH = 64
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+LAYER_NAME = re.compile(r"[A-Za-z0-9_]+")      # "0" too: PyTorch's Sequential children are numbered
 TOP_KEYS = ("name", "description", "input", "inputs", "defaults", "blocks", "layers")
 ITEM_FORMS = ("type", "block", "residual", "parallel")
 ITEM_KEYS = (*ITEM_FORMS, "name", "inputs", "repeat", "first")   # the rest are attributes or parameters
@@ -264,7 +265,7 @@ class _Expander:
             return prev
         form = forms[0]
         name_node = item.value.get("name")
-        if name_node is not None and not (isinstance(name_node.value, str) and NAME.fullmatch(name_node.value)):
+        if name_node is not None and layer_name(name_node.value) is None:
             self.error(name_node.span, f"{name_node.value!r} is not a valid layer name",
                        help="use letters, digits and _ (dots separate nested names)", scope=scope)
             name_node = None
@@ -281,7 +282,7 @@ class _Expander:
         if label is None:
             return self.broken(item, scope, name_node, form)
         named = name_node is not None
-        base = scope.full(name_node.value) if named else scope.full(scope.auto_name(label))
+        base = scope.full(layer_name(name_node.value)) if named else scope.full(scope.auto_name(label))
         if repeat == 0:
             return self.first_input(refs, prev)
         copies = range(repeat) if "repeat" in item.value else [None]
@@ -378,7 +379,7 @@ class _Expander:
         refs = []
         for v in values:
             ref = self.scalar(v, scope)
-            if not isinstance(ref, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", ref):
+            if not isinstance(ref, str) or not re.fullmatch(r"[A-Za-z0-9_.]+", ref):
                 self.error(v.span, f"{ref!r} is not a layer name", help="write the name of a layer or input",
                            scope=scope)
             else:
@@ -484,7 +485,7 @@ class _Expander:
     def broken(self, item: Node, scope: Scope, name_node: Node | None, form: str) -> str:
         """Stands in for an item that could not be read, so layers after it are not checked
         against a wrong input (their errors would only echo this one)."""
-        label = name_node.value if name_node is not None else scope.auto_name(form)
+        label = layer_name(name_node.value) if name_node is not None else scope.auto_name(form)
         decl = LayerDecl(scope.full(label), "?", None, [], item.span, groups=scope.groups)
         self.layers.append(decl)
         return decl.name
@@ -671,6 +672,13 @@ class _Expander:
 
 class _Reported(Exception):
     """A value's error has been recorded; the caller skips the value."""
+
+
+def layer_name(value: Any) -> str | None:
+    """A `name:` as a string, or None if it is not one (PyTorch numbers children: 0 is fine)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    return str(value) if LAYER_NAME.fullmatch(str(value)) else None
 
 
 def _stem(path: str) -> str:
