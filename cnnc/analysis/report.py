@@ -108,9 +108,10 @@ RENDERERS = {"table": table, "json": json_text, "markdown": markdown}
 def summary(a: Analysis, batch: int) -> list[str]:
     t = a.totals(batch)
     per = "per sample" if batch == 1 else f"for a batch of {batch}"
-    inputs = ", ".join(f"{i.name} {i.shape}" for i in a.graph.inputs)
-    return [f"{a.name}: {len(a.graph.order)} layers, input {inputs}, output "
-            + ", ".join(str(a.shapes[o]) for o in a.graph.outputs),
+    inputs = ", ".join(f"{i.name} {i.shape}" if i.name != "input" else str(i.shape) for i in a.graph.inputs)
+    outputs = ", ".join(str(a.shapes[o]) for o in a.graph.outputs)
+    return [f"{a.name}: {len(a.graph.order)} layers, input{'s' if len(a.graph.inputs) > 1 else ''} {inputs} "
+            f"→ output {outputs}",
             f"params: {t['params']:,} (trainable {t['trainable_params']:,}, "
             f"non-trainable {t['non_trainable_params']:,}), {mib(t['param_bytes'])}",
             f"MACs: {si(t['macs'])} {per}",

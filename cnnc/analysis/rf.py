@@ -15,7 +15,9 @@ from typing import Sequence, Union
 
 
 def _num(x: float):
-    return int(x) if float(x).is_integer() else round(float(x), 4)
+    if isinstance(x, int):
+        return x
+    return int(x) if x.is_integer() else round(x, 4)
 
 
 @dataclass(frozen=True)

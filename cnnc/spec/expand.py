@@ -254,6 +254,12 @@ class _Expander:
         return prev
 
     def item(self, item: Node, scope: Scope, prev: str | None, several_inputs) -> str | None:
+        try:
+            return self.one_item(item, scope, prev, several_inputs)
+        except _Reported:           # a value of the item was wrong and has been reported
+            return self.broken(item, scope, None, "layer")
+
+    def one_item(self, item: Node, scope: Scope, prev: str | None, several_inputs) -> str | None:
         if not item.is_map:
             self.error(item.span, "a layer must be a mapping", help="e.g. `- {type: relu}`", scope=scope)
             return prev
@@ -341,7 +347,7 @@ class _Expander:
             return kind
         if form == "block":
             name = self.scalar(value, scope)
-            if name not in self.blocks:
+            if not isinstance(name, str) or name not in self.blocks:
                 self.error(value.span, f"unknown block '{name}'", "no such block",
                            did_you_mean(str(name), self.blocks, "the blocks") or
                            ("define it under `blocks:`" if not self.blocks else ""), scope)
@@ -463,12 +469,14 @@ class _Expander:
                 self.error(item.span, f"{kind} needs `{key}`", f"missing `{key}`",
                            f"add `{key}: <{spec.describe_type()}>`" + (f" ({spec.doc})" if spec.doc else ""), scope)
                 ok = False
-        if ok:
+        if ok and decl.name == path:          # (a duplicate name was renamed and stays unchecked)
             decl.layer = cls.from_attrs(path, values)
         return path
 
     def add_decl(self, decl: LayerDecl, span: Span, scope: Scope) -> None:
-        self.claim(decl.name, span, scope)
+        if not self.claim(decl.name, span, scope):
+            decl.name = f"{decl.name}\0{len(self.layers)}"     # a duplicate: kept out of the way, unchecked
+            decl.layer = None
         self.layers.append(decl)
         if len(self.layers) > MAX_LAYERS and not self.too_many:
             self.too_many = True
