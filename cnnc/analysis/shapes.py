@@ -11,6 +11,7 @@ def infer_shapes(graph: Graph, diagnostics: Diagnostics) -> dict[str, Shape]:
     """Shapes of every input and every layer that could be checked. A layer after a broken one
     is skipped without a message of its own: it would only repeat the first error."""
     shapes = {inp.name: inp.shape for inp in graph.inputs}
+    seen = set()                 # sugar may repeat one mistake in several layers: report it once
     for name in graph.order:
         decl = graph.decl(name)
         if decl.layer is None or any(t not in shapes for t in decl.inputs):
@@ -18,7 +19,10 @@ def infer_shapes(graph: Graph, diagnostics: Diagnostics) -> dict[str, Shape]:
         try:
             shapes[name] = decl.layer.infer_shape(*(shapes[t] for t in decl.inputs))
         except LayerError as e:
-            diagnostics.add(located(decl, e))
+            error = located(decl, e)
+            if (error.span, e.message) not in seen:
+                diagnostics.add(error)
+            seen.add((error.span, e.message))
     return shapes
 
 

@@ -6,6 +6,7 @@ validation, defaults, `cnnc layers` and docs/layers.md all read that one declara
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 from math import ceil, prod
 from typing import Any, ClassVar, Iterable, Sequence, get_type_hints
 
@@ -44,6 +45,8 @@ def parse_int(value: Any) -> int:
 def parse_float(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise AttrError(f"expected a number, got {_describe(value)}")
+    if not math.isfinite(value):
+        raise AttrError(f"expected a finite number, got {value}")
     return float(value)
 
 
@@ -66,7 +69,7 @@ class Pair(tuple):
     def parse(cls, value: Any) -> "Pair":
         if isinstance(value, list):
             if len(value) != 2:
-                raise AttrError(f"expected one integer or two [height, width], got {len(value)} values")
+                raise AttrError(f"expected one integer or [height, width], got a list of {len(value)}")
             return cls(parse_int(v) for v in value)
         return cls((parse_int(value),) * 2)
 
@@ -127,8 +130,9 @@ class Padding:
         if len(self.sides) == 1:
             return [self.sides[0]] * n
         if len(self.sides) != n:
-            raise LayerError(f"padding gives {len(self.sides)} axes, the input has {n} spatial axes",
-                             "padding")
+            raise LayerError(f"padding gives {len(self.sides)} axes, the input has {n} spatial "
+                             f"ax{'is' if n == 1 else 'es'}", "padding",
+                             "give one integer, one per axis, or [[before, after]] per axis")
         return list(self.sides)
 
     def __eq__(self, other) -> bool:
@@ -141,7 +145,7 @@ class Padding:
 PARSERS = {int: parse_int, float: parse_float, bool: parse_bool, str: parse_str,
            Pair: Pair.parse, Ints: Ints.parse, Padding: Padding.parse}
 TYPE_NAMES = {int: "int", float: "float", bool: "bool", str: "name", Pair: "int | [h, w]",
-              Ints: "[int, ...]", Padding: "valid | same | int | [h, w] | [[t, b], [l, r]]"}
+              Ints: "[int, ...]", Padding: "valid | same | int | [per axis] | [[before, after] per axis]"}
 
 
 @dataclass
@@ -221,6 +225,10 @@ class Layer:
     schema: ClassVar[dict[str, Attr]] = {}
 
     def __init__(self, name: str = "", **values: Any) -> None:
+        unknown = set(values) - set(self.schema)
+        if unknown:
+            raise TypeError(f"{self.kind} has no attribute(s) {', '.join(sorted(unknown))}; "
+                            f"it takes {', '.join(self.schema) or 'none'}")
         self.name = name
         for key, spec in self.schema.items():
             value = values.get(key, spec.default)

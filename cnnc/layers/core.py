@@ -105,7 +105,8 @@ class Split(Layer):
         self.require(self.axis < x.rank, f"axis {self.axis} is out of range for {x.batched()}", "axis")
         self.require(self.index < self.parts, f"index {self.index} must be below parts={self.parts}", "index")
         n = x[self.axis]
-        self.require(n % self.parts == 0, f"cannot split {n} channels into {self.parts} equal parts", "parts")
+        self.require(n % self.parts == 0, f"cannot split {n} channels into {self.parts} equal parts", "parts",
+                     f"use a number of branches that divides {n}")
         dims = list(x)
         dims[self.axis] = n // self.parts
         return Shape(*dims, dtype=x.dtype)

@@ -19,7 +19,7 @@ class GCNConv(Layer):
     def infer_shape(self, x, adj):
         x.expect("nodes, F")
         if adj.rank != 2 or adj[0] != adj[1]:
-            raise LayerError(f"second input must be a square adjacency (N, N), got {adj.batched()[3:-1]}",
+            raise LayerError(f"second input must be a square adjacency (N, N), got {adj.batched()}",
                              help="wire it as `inputs: [features, adjacency]`")
         self.require(adj[0] == x[0], f"adjacency is {adj[0]}×{adj[1]} but the features have {x[0]} nodes")
         return Shape(x[0], self.units)

@@ -15,7 +15,7 @@ def broadcast(xs) -> Shape:
             raise LayerError("cannot broadcast " + " with ".join(x.batched() for x in xs),
                              help="shapes must be equal, or 1 where they differ (NumPy broadcasting)")
         dims.append(sizes.pop() if sizes else 1)
-    return Shape(*dims)
+    return Shape(*dims, dtype=xs[0].dtype)
 
 
 class Elementwise(Layer):
@@ -57,7 +57,7 @@ class Concat(Layer):
                                  help="inputs must agree on every axis but the concat axis")
         dims = list(first)
         dims[axis] = sum(x[axis] for x in xs)
-        return Shape(*dims)
+        return Shape(*dims, dtype=first.dtype)
 
 
 @layer("shortcut", "merge")

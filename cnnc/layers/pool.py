@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from math import ceil, floor
 
+from ..analysis.rf import _num
 from .base import Global, Ints, Layer, LayerError, Padding, Pair, Shape, Spatial, Windowed, attr, layer
 
 
@@ -75,17 +76,20 @@ class AdaptiveAvgPool(Layer):
         return Shape(x[0], *self.output)
 
     def receptive_field(self, rf, x):
+        """Bins may differ in width when the size does not divide: the field is the widest
+        bin's, the start the first bin's centre, the stride the mean step n / o."""
         if not isinstance(rf, Spatial):
             return rf
         if self.output == (1, 1):
             return Global()
-        kernel, stride, pads = [], [], []
-        for n, o in zip(x[1:], self.output):
+        size, stride, start = [], [], []
+        for r, j, s, n, o in zip(rf.size, rf.stride, rf.start, x[1:], self.output):
             bins = adaptive_windows(n, o)
-            kernel.append(max(b - a for a, b in bins))
-            stride.append(n // o if n % o == 0 else n / o)
-            pads.append(0)
-        return rf.through(kernel, stride, pads)
+            size.append(r + (max(b - a for a, b in bins) - 1) * j)
+            first, last = bins[0]
+            start.append(s + (first + last - 1) / 2 * j)
+            stride.append(j * n / o)
+        return Spatial(*(tuple(_num(v) for v in axis) for axis in (size, stride, start)))
 
 
 @layer("spp")

@@ -642,12 +642,12 @@ class _Expander:
         out = self.items(layers, scope, start)
         if out is None:
             return None
-        shortcut = start
-        if mode != "identity":
-            name, i = "downsample", 1
-            while scope.full(name) in self.names:
-                name, i = f"downsample{i}", i + 1
-            shortcut = self.internal("shortcut", scope.full(name), [start, out], span, scope, mode=mode)
+        name, i = "downsample", 1
+        while scope.full(name) in self.names:
+            name, i = f"downsample{i}", i + 1
+        # an identity shortcut is a layer too until shapes are known: it checks that they match,
+        # then `without_identity_shortcuts` removes it from the graph
+        shortcut = self.internal("shortcut", scope.full(name), [start, out], span, scope, mode=mode)
         return self.internal("add", merge_name, [out, shortcut], span, scope)
 
     def parallel(self, body: Node, scope: Scope, start: str, merge: str, merge_name: str, span: Span) -> str | None:

@@ -133,7 +133,7 @@ def test_conv1d_receptive_field_has_one_axis():
     ("{type: conv2d, filters: 2.5, kernel: 3}", "filters: «2.5»", "expected an integer, got 2.5", ""),
     ("{type: conv2d, filters: 8.0, kernel: 3}", "filters: «8.0»", "expected an integer, got 8.0", "write 8"),
     ("{type: conv2d, filters: 8, kernel: abc}", "kernel: «abc»", "expected an integer, got 'abc'", ""),
-    ("{type: conv2d, filters: 8, kernel: [3, 3, 3]}", "kernel: «[3, 3, 3]»", "two [height, width], got 3", ""),
+    ("{type: conv2d, filters: 8, kernel: [3, 3, 3]}", "kernel: «[3, 3, 3]»", "[height, width], got a list of 3", ""),
     ("{type: conv2d, filters: 8, kernel: 3, bias: 3}", "bias: «3»", "expected true or false, got 3", ""),
     ("{type: conv2d, filters: 0, kernel: 3}", "filters: «0»", "must be at least 1, got 0", ""),
     ("{type: conv2d, filters: 8, kernel: -1}", "kernel: «-1»", "must be at least 1, got -1", ""),
@@ -196,9 +196,9 @@ def test_every_bad_attribute_is_reported():
     ("{type: conv2d, filters: 8, kernel: 3, dilation: 3}", "[3, 6, 6]", "kernel: «3»",
      "smaller than the 7×7 window", "use a smaller kernel or stride, padding, or a larger input"),
     ("{type: conv2d, filters: 8, kernel: 3, padding: [1, 2, 3]}", "[3, 32, 32]", "padding: «[1, 2, 3]»",
-     "padding gives 3 axes, the input has 2 spatial axes", ""),
+     "padding gives 3 axes, the input has 2 spatial axes", "give one integer, one per axis, or [[before, after]] per axis"),
     ("{type: conv1d, filters: 8, kernel: 3, padding: [1, 2]}", "[3, 32]", "padding: «[1, 2]»",
-     "padding gives 2 axes, the input has 1 spatial axes", ""),
+     "padding gives 2 axes, the input has 1 spatial axis", "give one integer, one per axis, or [[before, after]] per axis"),
 ])
 def test_shape_error(layer, x, pointed, message, help):
     e = error(layer, input=x)

@@ -171,8 +171,6 @@ def test_split_errors(attrs, message):
     assert e.value.message == message
 
 
-@pytest.mark.xfail(reason="BUG: a parallel split that does not divide the channels is reported once per "
-                          "branch (3 identical errors), naming internal layers split0…split2", strict=True)
 def test_uneven_parallel_split_is_one_error():
     e = error("{parallel: {split: true, branches: [[], [], []]}}", input="[16, 8, 8]")
     assert "cannot split 16 channels into 3 equal parts" in e.message

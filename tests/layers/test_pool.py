@@ -123,8 +123,6 @@ def test_pool_after_conv_composes():
     assert a.fields["maxpool2d0"] == Spatial((6, 6), (2, 2), (2.5, 2.5))
 
 
-@pytest.mark.xfail(reason="BUG: adaptive pooling's start uses the widest bin, not the first output's bin "
-                          "(5 → 3: first bin is pixels 0–1, centre 0.5; cnnc says 1)", strict=True)
 def test_adaptive_pool_start_is_the_centre_of_its_first_bin():
     a = analyse("{type: adaptive_avgpool, output: 3}", input="[1, 5, 5]")
     assert a.fields["adaptive_avgpool0"].start == (0.5, 0.5)
