@@ -53,3 +53,11 @@ def names(params) -> list[tuple[str, tuple]]:
 
 def numel(params) -> int:
     return sum(p.numel for p in params)
+
+
+def assert_reported(layer: str, x: str, pointed: str, message: str, help: str) -> None:
+    """A one-layer spec on input `x` fails with one error at `pointed`, saying `message` and `help`."""
+    e = error(layer, input=x)
+    assert pointed in caret(e)
+    assert message in e.message
+    assert e.help == help

@@ -5,7 +5,7 @@ from cnnc.analysis.rf import Spatial
 from cnnc.layers import LAYERS
 from cnnc.layers.activation import ACTIVATION_CHOICES, ACTIVATIONS
 
-from .conftest import analyse, caret, error
+from .conftest import analyse, caret, error, assert_reported
 
 KINDS = ["relu", "relu6", "leaky_relu", "sigmoid", "hard_sigmoid", "tanh", "softmax"]
 
@@ -69,10 +69,7 @@ def test_softmax_receptive_field_is_pointwise():
      "did you mean 'slope'?"),
 ])
 def test_error(layer, x, pointed, message, help):
-    e = error(layer, input=x)
-    assert pointed in caret(e)
-    assert message in e.message
-    assert e.help == help
+    assert_reported(layer, x, pointed, message, help)
 
 
 def test_misspelt_kind_suggests_the_nearest():

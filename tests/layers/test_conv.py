@@ -9,7 +9,7 @@ from cnnc.analysis.rf import Spatial
 from cnnc.layers import LAYERS
 from cnnc.shape import Shape
 
-from .conftest import analyse, caret, error, errors, names
+from .conftest import analyse, caret, error, errors, names, assert_reported
 
 
 def conv2d(**attrs):
@@ -201,10 +201,7 @@ def test_every_bad_attribute_is_reported():
      "padding gives 2 axes, the input has 1 spatial axis", "give one integer, one per axis, or [[before, after]] per axis"),
 ])
 def test_shape_error(layer, x, pointed, message, help):
-    e = error(layer, input=x)
-    assert pointed in caret(e)
-    assert message in e.message
-    assert e.help == help
+    assert_reported(layer, x, pointed, message, help)
 
 
 def test_conv2d_on_a_vector_asks_for_a_reshape():
