@@ -68,20 +68,23 @@ def compile_cmd(spec, fmt, batch, input_shapes, depth):
 
 
 def _named_shapes(spec: str, given) -> dict:
+    """--input-shape values keyed by input name; a wrong name or count is a usage error."""
     if not given:
         return {}
-    unnamed = [s for n, s in given if n is None]
-    if unnamed and len(given) > 1:
-        raise click.UsageError("with several --input-shape options, name each: --input-shape x=2708,1433")
-    if unnamed:
-        from .spec.expand import expand
-        from .spec.errors import Diagnostics
-        from .spec.load import load
-        inputs = expand(load(spec), Diagnostics()).inputs
-        if len(inputs) != 1:
-            raise click.UsageError("the spec has several inputs: name one, e.g. --input-shape "
-                                   f"{inputs[0].name if inputs else 'x'}=3,32,32")
-        return {inputs[0].name: unnamed[0]}
+    from .spec.errors import Diagnostics
+    from .spec.expand import expand
+    from .spec.load import load
+
+    names = [inp.name for inp in expand(load(spec), Diagnostics()).inputs]
+    if any(name is None for name, _ in given):
+        if len(given) > 1 or len(names) != 1:
+            raise click.BadParameter(f"the spec's inputs are {', '.join(names)}: name each, e.g. "
+                                     f"{names[0] if names else 'x'}=3,32,32", param_hint="--input-shape")
+        return {names[0]: given[0][1]}
+    for name, _ in given:
+        if name not in names:
+            raise click.BadParameter(f"'{name}' is not an input of the spec; its inputs are {', '.join(names)}",
+                                     param_hint="--input-shape")
     return dict(given)
 
 

@@ -49,6 +49,13 @@ def test_input_shape_overrides_the_spec(run_cli):
     assert data["layers"][0]["output_shape"] == [64, 32, 32]
 
 
+def test_input_shapes_of_several_inputs_are_named(run_cli):
+    data = json.loads(run_cli("compile", "specs/gcn.yaml", "--format", "json",
+                              "--input-shape", "x=34,1433", "--input-shape", "adj=34,34").output)
+    assert data["input_shapes"] == {"x": [34, 1433], "adj": [34, 34]}
+    assert data["layers"][-1]["output_shape"] == [34, 7]
+
+
 def test_depth_folds_blocks_into_one_row_each(run_cli):
     data = json.loads(run_cli("compile", "specs/resnet152.yaml", "--format", "json", "--depth", "1").output)
     stages = [layer for layer in data["layers"] if layer["name"].startswith("layer")]
@@ -67,6 +74,8 @@ def test_markdown_is_a_pipe_table(run_cli):
     ["compile", "specs/lenet5.yaml", "--format", "xml"],
     ["compile", "specs/lenet5.yaml", "--batch", "0"],
     ["compile", "specs/lenet5.yaml", "--input-shape", "3,-1"],
+    ["compile", "specs/gcn.yaml", "--input-shape", "y=34,3"],
+    ["compile", "specs/gcn.yaml", "--input-shape", "34,3"],
     ["layers", "conv3d"],
 ])
 def test_usage_errors_exit_2(run_cli, args):

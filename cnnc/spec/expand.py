@@ -72,9 +72,10 @@ class Scope:
     def full(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name
 
-    def nested(self, prefix: str, **changes) -> "Scope":
-        return Scope(prefix=prefix, params=changes.get("params", self.params),
-                     calls=changes.get("calls", self.calls), groups=self.groups + (prefix,))
+    def nested(self, prefix: str, params: dict | None = None, calls: tuple | None = None) -> "Scope":
+        """A new naming level (block call, repeat, named region) inside this one."""
+        return Scope(prefix=prefix, params=self.params if params is None else params,
+                     calls=self.calls if calls is None else calls, groups=self.groups + (prefix,))
 
     def auto_name(self, kind: str) -> str:
         index = self.counters[kind]
@@ -117,7 +118,11 @@ class _Expander:
                 self.error(root.key_span(key), f"unknown top-level key '{key}'", "not a spec key",
                            did_you_mean(key, TOP_KEYS, "the keys"))
         name = root.value.get("name")
-        spec_name = name.value if name is not None and isinstance(name.value, str) else _stem(root.span.source.path)
+        spec_name = _stem(root.span.source.path)
+        if name is not None and not isinstance(name.value, str):
+            self.error(name.span, "`name:` must be a text", help="e.g. `name: resnet50`")
+        elif name is not None:
+            spec_name = name.value
         inputs = self.read_inputs(root)
         self.read_defaults(root.value.get("defaults"))
         self.read_blocks(root.value.get("blocks"))
