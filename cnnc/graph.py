@@ -76,7 +76,7 @@ def _check_arity(decl: LayerDecl, diagnostics: Diagnostics) -> None:
             "a layer reads one tensor; merge several with add, concat or multiply")
     span = decl.attr_spans.get("inputs", decl.span)
     diagnostics.add(SpecError(span, f"layer '{decl.name}' ({decl.kind}) takes {want} input{'s' if want != '1' else ''}, "
-                              f"got {n}", help=help, notes=decl.notes))
+                              f"got {n}", help=help, notes=decl.notes, layer=decl.name))
     decl.layer = None
 
 
@@ -93,7 +93,7 @@ def _break_cycles(g: nx.DiGraph, spec: Spec, diagnostics: Diagnostics) -> None:
         diagnostics.add(SpecError(first.attr_spans.get("inputs", first.span),
                                   f"layers form a cycle: {path}", "part of a cycle",
                                   "a network is a DAG: a layer may only read layers that do not read it",
-                                  notes=first.notes))
+                                  notes=first.notes, layer=first.name))
         for name in names:
             g.nodes[name]["decl"].layer = None
         g.remove_edge(*cycle[-1][:2])

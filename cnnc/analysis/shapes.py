@@ -31,4 +31,4 @@ def located(decl: LayerDecl, e: LayerError) -> SpecError:
     joiner = " " if e.message.startswith("needs ") else ": "
     span = decl.attr_spans.get(e.attr, decl.span) if e.attr else decl.span
     return SpecError(span, f"layer '{decl.name}' ({decl.kind}){joiner}{e.message}", help=e.help,
-                     notes=decl.notes)
+                     notes=decl.notes, layer=decl.name)

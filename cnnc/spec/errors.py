@@ -40,6 +40,7 @@ class SpecError(Exception):
     help: str = ""                   # the fix, when known
     notes: list[str] = field(default_factory=list)
     severity: str = "error"
+    layer: str | None = None         # the layer it is about, when there is one (draw marks it)
 
     def __str__(self) -> str:
         return f"{self.span}: {self.severity}: {self.message}" if self.span else self.message

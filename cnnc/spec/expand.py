@@ -48,6 +48,7 @@ class LayerDecl:
     span: Span                      # the layer's mapping, for errors about the layer as a whole
     attr_spans: dict[str, Span] = field(default_factory=dict)
     groups: tuple[str, ...] = ()    # enclosing block calls / repeats / named regions, outermost first
+    regions: tuple[str, ...] = ()   # the same and unnamed residual/parallel regions too (draw's clusters)
     notes: list[str] = field(default_factory=list)   # "in block 'x' called at …"
 
 
@@ -58,6 +59,7 @@ class Spec:
     layers: list[LayerDecl]
     groups: dict[str, str]          # group path → what it is: block name, "repeat", "residual" …
     root: Node
+    regions: dict[str, str] = field(default_factory=dict)   # region id → label (groups included)
 
 
 @dataclass
@@ -68,6 +70,7 @@ class Scope:
     calls: tuple[tuple[str, Span], ...] = ()
     groups: tuple[str, ...] = ()
     counters: Counter = field(default_factory=Counter)
+    regions: tuple[str, ...] = ()
 
     def full(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name
@@ -75,7 +78,12 @@ class Scope:
     def nested(self, prefix: str, params: dict | None = None, calls: tuple | None = None) -> "Scope":
         """A new naming level (block call, repeat, named region) inside this one."""
         return Scope(prefix=prefix, params=self.params if params is None else params,
-                     calls=self.calls if calls is None else calls, groups=self.groups + (prefix,))
+                     calls=self.calls if calls is None else calls, groups=self.groups + (prefix,),
+                     regions=self.regions + (prefix,))
+
+    def within(self, region: str) -> "Scope":
+        """Inside an unnamed region: same names and counters, one more drawing cluster."""
+        return Scope(self.prefix, self.params, self.calls, self.groups, self.counters, self.regions + (region,))
 
     def auto_name(self, kind: str) -> str:
         index = self.counters[kind]
@@ -97,6 +105,7 @@ class _Expander:
         self.names: dict[str, Span] = {}           # every layer and input name → where made
         self.aliases: dict[str, str] = {}          # a repeated or called item's name → its output
         self.groups: dict[str, str] = {}
+        self.regions: dict[str, str] = {}
         self.defaults: dict[str, Node] = {}
         self.blocks: dict[str, Node] = {}
         self.too_many = False
@@ -137,7 +146,7 @@ class _Expander:
             first = inputs[0].name if len(inputs) == 1 else None
             self.items(layers, Scope(), first, several_inputs=[i.name for i in inputs] if len(inputs) > 1 else None)
         self.resolve_references()
-        return Spec(spec_name, inputs, self.layers, self.groups, root)
+        return Spec(spec_name, inputs, self.layers, self.groups, root, {**self.regions, **self.groups})
 
     # ------------------------------------------------------------ inputs, defaults, blocks
     def read_inputs(self, root: Node) -> list[InputDecl]:
@@ -259,10 +268,19 @@ class _Expander:
         return prev
 
     def item(self, item: Node, scope: Scope, prev: str | None, several_inputs) -> str | None:
+        mark = len(self.diag.items)
         try:
-            return self.one_item(item, scope, prev, several_inputs)
+            out = self.one_item(item, scope, prev, several_inputs)
         except _Reported:           # a value of the item was wrong and has been reported
-            return self.broken(item, scope, None, "layer")
+            out = self.broken(item, scope, None, "layer")
+        if out is not None and self.layers and self.layers[-1].name == out and self.layers[-1].kind == "?":
+            self.tag(mark, out)
+        return out
+
+    def tag(self, mark: int, layer: str) -> None:
+        """Errors reported since `mark` are about `layer` (unless already claimed)."""
+        for e in self.diag.items[mark:]:
+            e.layer = e.layer or layer
 
     def one_item(self, item: Node, scope: Scope, prev: str | None, several_inputs) -> str | None:
         if not item.is_map:
@@ -448,7 +466,9 @@ class _Expander:
         kind = self.scalar(item.value["type"], scope)
         cls = LAYERS[kind]
         inputs = [prev] if refs is None else list(refs)
-        decl = LayerDecl(path, kind, None, inputs, item.span, groups=scope.groups, notes=scope.notes())
+        mark = len(self.diag.items)
+        decl = LayerDecl(path, kind, None, inputs, item.span, groups=scope.groups, notes=scope.notes(),
+                         regions=scope.regions)
         self.add_decl(decl, item.value["name"].span if "name" in item.value else item.span, scope)
         if refs is not None:
             decl.attr_spans["inputs"] = item.value["inputs"].span
@@ -476,6 +496,7 @@ class _Expander:
                 ok = False
         if ok and decl.name == path:          # (a duplicate name was renamed and stays unchecked)
             decl.layer = cls.from_attrs(path, values)
+        self.tag(mark, decl.name)
         return path
 
     def add_decl(self, decl: LayerDecl, span: Span, scope: Scope) -> None:
@@ -491,7 +512,7 @@ class _Expander:
     def internal(self, kind: str, path: str, inputs: list[str], span: Span, scope: Scope, **attrs) -> str:
         """A layer the spec's sugar stands for (merge, shortcut, split); defaults do not apply."""
         decl = LayerDecl(path, kind, LAYERS[kind].from_attrs(path, attrs), list(inputs), span,
-                         groups=scope.groups, notes=scope.notes())
+                         groups=scope.groups, notes=scope.notes(), regions=scope.regions)
         self.add_decl(decl, span, scope)
         return path
 
@@ -499,7 +520,7 @@ class _Expander:
         """Stands in for an item that could not be read, so layers after it are not checked
         against a wrong input (their errors would only echo this one)."""
         label = layer_name(name_node.value) if name_node is not None else scope.auto_name(form)
-        decl = LayerDecl(scope.full(label), "?", None, [], item.span, groups=scope.groups)
+        decl = LayerDecl(scope.full(label), "?", None, [], item.span, groups=scope.groups, regions=scope.regions)
         self.layers.append(decl)
         return decl.name
 
@@ -628,10 +649,13 @@ class _Expander:
                 return None
             start = refs[0]
         merge = "add" if form == "residual" else self.choice(body.value.get("merge"), ("concat", "add", "multiply"), "concat")
-        inner = scope
         if named:
             self.groups[path] = form
             inner = scope.nested(path)
+        else:
+            region = f"{scope.prefix}#{scope.auto_name('#' + form)[1:]}"
+            self.regions[region] = form
+            inner = scope.within(region)
         merge_name = path if named else scope.full(scope.auto_name(merge))
         span = item.key_span(form)
         if form == "residual":
