@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from .spec.errors import SpecErrors, render_all
+from .spec.errors import SpecError, SpecErrors, render_all
 
 FORMATS = ("table", "json", "markdown")
 
@@ -86,6 +86,75 @@ def _named_shapes(spec: str, given) -> dict:
             raise click.BadParameter(f"'{name}' is not an input of the spec; its inputs are {', '.join(names)}",
                                      param_hint="--input-shape")
     return dict(given)
+
+
+@cli.command("draw")
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="file to write; its suffix (.svg .png .pdf .dot) picks the format")
+@click.option("--format", "fmt", type=click.Choice(["svg", "png", "pdf", "dot"]), default=None,
+              help="override the format the suffix gives")
+@click.option("--rankdir", type=click.Choice(["TB", "LR"]), default="TB", show_default=True,
+              help="top to bottom or left to right")
+@click.option("--detail", type=click.Choice(["kinds", "attrs", "shapes", "full"]), default="attrs",
+              show_default=True, help="kinds; + attributes; + shapes on edges and parameters; + MACs and RF")
+@click.option("--collapse", is_flag=True, help="fold each run of identical repeated blocks into one node ×N")
+@click.option("--input-shape", "input_shapes", type=InputShape(), multiple=True,
+              help="override the spec's input shape, e.g. 3,32,32 or x=2708,1433")
+@reports_spec_errors
+def draw_cmd(spec, output, fmt, rankdir, detail, collapse, input_shapes):
+    """Draw SPEC as an architecture diagram with Graphviz.
+
+    A spec with errors is drawn as far as it is valid, the failing layers in red, and the
+    command exits 1 after printing the same errors as `cnnc compile`."""
+    from .compiler import analyse
+    from .draw import diagram, render
+
+    fmt = fmt or _format_from_suffix(output)
+    analysis = analyse(spec, input_shapes=_named_shapes(spec, input_shapes))
+    try:
+        data = render(diagram(analysis, detail, rankdir, collapse), fmt)
+    except Exception as e:                   # graphviz.ExecutableNotFound, or dot failing
+        raise SpecErrors([SpecError(None, _dot_failure(e, output))]) from None
+    _write_atomically(output, data)
+    if analysis.diagnostics.items:
+        click.echo(render_all(analysis.diagnostics.items), err=True)
+    if not analysis.ok:
+        click.echo(f"drew {output} as far as the spec is valid (failing layers in red)", err=True)
+        sys.exit(1)
+    click.echo(f"wrote {output}")
+
+
+def _format_from_suffix(output: str) -> str:
+    suffix = output.rsplit(".", 1)[-1].lower() if "." in output else ""
+    if suffix not in ("svg", "png", "pdf", "dot"):
+        raise click.BadParameter(f"cannot tell the format from '{output}': end it in .svg, .png, .pdf or "
+                                 ".dot, or give --format", param_hint="-o")
+    return suffix
+
+
+def _dot_failure(e: Exception, output: str) -> str:
+    import graphviz
+    if isinstance(e, graphviz.ExecutableNotFound):
+        return ("Graphviz's `dot` program is not installed, so only .dot text can be written.\n"
+                "  install it: sudo apt-get install graphviz   (Debian/Ubuntu; `bash scripts/setup.sh` does it)\n"
+                "              brew install graphviz           (macOS)\n"
+                f"  or write the dot text: cnnc draw … -o {output.rsplit('.', 1)[0]}.dot")
+    return f"Graphviz's dot failed: {e}"
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename: a failure never leaves half a file."""
+    import os
+    import tempfile
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".cnnc-", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise SpecErrors([SpecError(None, f"cannot write {path}: {e.strerror}")]) from None
 
 
 @cli.command("layers")

@@ -4,6 +4,18 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# Graphviz's `dot` (for `cnnc draw`) comes from Debian's graphviz package.
+if ! command -v dot >/dev/null 2>&1; then
+    echo "setup: installing Graphviz (dot) with apt-get"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && SUDO=sudo
+    if command -v apt-get >/dev/null 2>&1; then
+        $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq graphviz >/dev/null
+    fi
+    command -v dot >/dev/null 2>&1 || {
+        echo "setup: could not install Graphviz; install the 'graphviz' package by hand" >&2; exit 1; }
+fi
+
 PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
     echo "cnnc needs Python 3.10 or newer; set PYTHON=/path/to/python3.x" >&2

@@ -309,7 +309,7 @@ class _Expander:
             return prev
         label = self.form_label(form, item, scope)
         if label is None:
-            return self.broken(item, scope, name_node, form)
+            return self.broken(item, scope, name_node, form, refs if refs is not None else [prev])
         named = name_node is not None
         base = scope.full(layer_name(name_node.value)) if named else scope.full(scope.auto_name(label))
         if repeat == 0:
@@ -516,11 +516,12 @@ class _Expander:
         self.add_decl(decl, span, scope)
         return path
 
-    def broken(self, item: Node, scope: Scope, name_node: Node | None, form: str) -> str:
+    def broken(self, item: Node, scope: Scope, name_node: Node | None, form: str, inputs=()) -> str:
         """Stands in for an item that could not be read, so layers after it are not checked
         against a wrong input (their errors would only echo this one)."""
         label = layer_name(name_node.value) if name_node is not None else scope.auto_name(form)
-        decl = LayerDecl(scope.full(label), "?", None, [], item.span, groups=scope.groups, regions=scope.regions)
+        decl = LayerDecl(scope.full(label), "?", None, [t for t in inputs if t is not None], item.span,
+                         groups=scope.groups, regions=scope.regions)
         self.layers.append(decl)
         return decl.name
 
