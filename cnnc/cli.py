@@ -148,12 +148,18 @@ def _write_atomically(path: str, data: bytes) -> None:
     import os
     import tempfile
     directory = os.path.dirname(os.path.abspath(path))
+    tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".cnnc-", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o666 & ~umask)
         os.replace(tmp, path)
     except OSError as e:
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
         raise SpecErrors([SpecError(None, f"cannot write {path}: {e.strerror}")]) from None
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: set up, then compile the model zoo (tables, JSON, folded views).
+# The main job on a fresh machine: set up, then compile the model zoo (tables, JSON, folded views)
+# and draw diagrams of it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
@@ -24,6 +25,11 @@ print(f"  {d['name']:<16} {len(d['layers']):>4} layers  {t['trainable_params']:>
       f"{t['non_trainable_params']:>7,} non-trainable  {t['macs'] / 1e6:>10.1f} M MACs")
 PY
 done
+echo
+echo "== diagrams (out/*.svg)"
+$cnnc draw specs/googlenet.yaml -o out/googlenet.svg --rankdir LR --detail shapes
+$cnnc draw specs/resnet152.yaml -o out/resnet152_collapsed.svg --collapse --detail shapes
+$cnnc draw specs/lenet5.yaml -o out/lenet5.png --detail full
 echo
 echo "== a broken spec is reported like a compiler does (exit 1 expected)"
 if $cnnc compile tests/specs/bad/many_errors.yaml; then exit 1; fi

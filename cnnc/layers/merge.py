@@ -60,7 +60,7 @@ class Concat(Layer):
         return Shape(*dims, dtype=first.dtype)
 
 
-@layer("shortcut", "merge")
+@layer("shortcut", "conv")
 class Shortcut(Layer):
     """The skip path of `residual:`: identity, or a 1×1 convolution without bias + batchnorm
     whose stride is the ratio of input to output size. Its second input is the residual body's
