@@ -1,0 +1,69 @@
+"""The op contract every backend implements, and the table of ops.
+
+An op is a pair of functions with the same names in every backend module
+(runtime/reference, runtime/cpu, later runtime/cuda), so tests pair them by name:
+
+    <op>_fwd(xs, ps, attrs, ctx) -> (y, saved)
+    <op>_bwd(saved, dy, attrs)  -> (dxs, dps)
+
+- `xs`: input arrays, batch axis first, in the backend's own layout (the reference: NCHW);
+- `ps`: the op's parameter arrays in the order of `OpDef.params` (a missing optional one is
+  None); non-trainable state (batchnorm running statistics) is updated in place when training;
+- `attrs`: a dict of plain values (ints, floats, tuples; padding as ((top, bottom), (left, right)));
+- `ctx`: a RunContext (training or not, the random generator for dropout);
+- `dxs`, `dps`: gradients aligned with `xs` and `ps`; None where there is none (integer
+  tokens, the adjacency matrix, running statistics, an absent optional parameter).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class RunContext:
+    train: bool = False
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+
+
+@dataclass(frozen=True)
+class OpDef:
+    name: str
+    params: tuple[str, ...] = ()          # parameter roles in order, e.g. ("weight", "bias")
+    elementwise: bool = False             # y[i] depends on x[i] only: fusable into its producer
+
+
+def _ops(*defs: OpDef) -> dict[str, OpDef]:
+    return {d.name: d for d in defs}
+
+
+RNN_PARAMS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
+              "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse")
+
+OPS = _ops(
+    # conv and pooling
+    OpDef("conv2d", ("weight", "bias")),
+    OpDef("conv1d", ("weight", "bias")),
+    OpDef("maxpool2d"), OpDef("avgpool2d"), OpDef("global_avgpool"), OpDef("global_maxpool"),
+    OpDef("adaptive_avgpool"), OpDef("spp"),
+    # normalisation
+    OpDef("batchnorm", ("weight", "bias", "running_mean", "running_var")),
+    OpDef("layernorm", ("weight", "bias")), OpDef("instancenorm", ("weight", "bias")),
+    OpDef("groupnorm", ("weight", "bias")), OpDef("lrn"),
+    # activations
+    *(OpDef(name, elementwise=True) for name in
+      ("relu", "relu6", "leaky_relu", "sigmoid", "hard_sigmoid", "tanh")),
+    OpDef("softmax"),
+    # core
+    OpDef("dense", ("weight", "bias")), OpDef("dropout", elementwise=True),
+    OpDef("flatten"), OpDef("reshape"), OpDef("embedding", ("weight",)),
+    OpDef("split"), OpDef("channel_shuffle"),
+    # merges
+    OpDef("add"), OpDef("multiply"), OpDef("concat"),
+    # recurrent, graph, spatial
+    OpDef("rnn", RNN_PARAMS), OpDef("lstm", RNN_PARAMS), OpDef("gru", RNN_PARAMS),
+    OpDef("highway", ("plain.weight", "plain.bias", "gate.weight", "gate.bias")),
+    OpDef("gcn_conv", ("weight", "bias")),
+    OpDef("spatial_transformer"),
+)

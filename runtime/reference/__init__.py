@@ -1,0 +1,18 @@
+"""NumPy reference of every op: the oracle the fast kernels are tested against.
+
+Written for clarity, not speed: NCHW, any float dtype (float64 in gradient checks).
+Each family module defines `<op>_fwd` and `<op>_bwd` as runtime/ops.py describes.
+"""
+from . import activation, conv, core, graph, merge, norm, pool, recurrent, spatial  # noqa: F401
+
+_MODULES = (activation, conv, core, graph, merge, norm, pool, recurrent, spatial)
+
+
+def kernels() -> dict[str, tuple]:
+    """{op name: (forward, backward)} for every op the reference implements."""
+    out = {}
+    for module in _MODULES:
+        for name in dir(module):
+            if name.endswith("_fwd") and hasattr(module, name[:-4] + "_bwd"):
+                out[name[:-4]] = (getattr(module, name), getattr(module, name[:-4] + "_bwd"))
+    return out
