@@ -16,6 +16,10 @@ from ..spec.errors import LayerError
 
 REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "required"})()
 
+# Weight initialisers a spec may name with `init:` (cnnc/train/init.py implements them);
+# "auto" is the layer kind's own default.
+INITS = ("auto", "he", "xavier", "zeros", "identity_affine")
+
 
 # ---------------------------------------------------------------- attribute types
 class AttrError(Exception):
@@ -213,6 +217,24 @@ class Param:
         return prod(self.shape)
 
 
+# ---------------------------------------------------------------- lowering
+@dataclass(frozen=True)
+class Op:
+    """A runtime op a layer lowers to (runtime/ops.py names it). The first op of a layer reads
+    the layer's data inputs, each later one the previous op's output. `params` are the layer's
+    parameter names in the op's order, None for an absent optional one."""
+    op: str
+    attrs: dict
+    params: tuple = ()
+
+
+def activation_ops(name: str, axis: int = 0) -> list[Op]:
+    """The fused `activation:` of a layer, as ops: none → []; softmax along the feature axis."""
+    if name == "none":
+        return []
+    return [Op("softmax", {"axis": axis})] if name == "softmax" else [Op(name, {})]
+
+
 # ---------------------------------------------------------------- the layer base
 class Layer:
     """A layer kind. Subclasses declare attributes and override the rules that apply."""
@@ -257,6 +279,10 @@ class Layer:
 
     def receptive_field(self, rf: RF, *xs: Shape) -> RF:
         return rf
+
+    def lower(self, *xs: Shape) -> list[Op]:
+        """The runtime ops this layer runs as; by default one op of the same name and attributes."""
+        return [Op(self.kind, self.attrs())]
 
     def require(self, ok: bool, message: str, attr: str | None = None, help: str = "") -> None:
         if not ok:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from math import prod
 
 from .activation import ACTIVATION_CHOICES
-from .base import Global, Ints, Layer, Param, Shape, attr, layer
+from .base import INITS, Global, Ints, Layer, Op, Param, Shape, activation_ops, attr, layer
 
 
 @layer("dense", "dense")
@@ -14,6 +14,9 @@ class Dense(Layer):
     units: int = attr(min=1, doc="output features")
     bias: bool = attr(default=True)
     activation: str = attr(default="none", choices=ACTIVATION_CHOICES)
+    init: str = attr(default="auto", choices=INITS,
+                     doc="auto is He for relu-like activations, else Xavier; identity_affine: zero weight, "
+                         "bias (1, 0, 0, 0, 1, 0), for a spatial transformer's θ")
 
     def infer_shape(self, x):
         x.expect("F")
@@ -29,6 +32,10 @@ class Dense(Layer):
 
     def receptive_field(self, rf, x):
         return Global()
+
+    def lower(self, x):
+        dense = Op("dense", {}, ("weight", "bias" if self.bias else None))
+        return [dense, *activation_ops(self.activation, axis=-1)]
 
 
 @layer("flatten")
@@ -67,6 +74,9 @@ class Reshape(Layer):
     def receptive_field(self, rf, x):
         return Global()
 
+    def lower(self, x):
+        return [Op("reshape", {"shape": tuple(self.infer_shape(x))})]
+
 
 @layer("dropout")
 class Dropout(Layer):
@@ -90,6 +100,9 @@ class Embedding(Layer):
 
     def params(self, x):
         yield Param("weight", (self.vocab, self.dim))
+
+    def lower(self, x):
+        return [Op("embedding", {}, ("weight",))]
 
 
 @layer("split")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .activation import ACTIVATION_CHOICES
-from .base import Hops, Layer, LayerError, Param, Shape, attr, layer
+from .base import INITS, Hops, Layer, LayerError, Op, Param, Shape, activation_ops, attr, layer
 
 
 @layer("gcn_conv", "graph")
@@ -15,6 +15,7 @@ class GCNConv(Layer):
     units: int = attr(min=1, doc="output features per node")
     bias: bool = attr(default=True)
     activation: str = attr(default="none", choices=ACTIVATION_CHOICES)
+    init: str = attr(default="auto", choices=INITS, doc="weight initialiser; auto is Xavier (Kipf & Welling)")
 
     def infer_shape(self, x, adj):
         x.expect("nodes, F")
@@ -32,6 +33,10 @@ class GCNConv(Layer):
     def macs(self, xs, y):
         (n, f), _ = xs
         return n * f * self.units + n * n * self.units
+
+    def lower(self, x, adj):
+        gcn = Op("gcn_conv", {}, ("weight", "bias" if self.bias else None))
+        return [gcn, *activation_ops(self.activation, axis=-1)]
 
     def receptive_field(self, rf, x, adj):
         return Hops((rf.n if isinstance(rf, Hops) else 0) + 1)

@@ -1,7 +1,7 @@
 """Layers that join paths: add, multiply (broadcasting), concat, and the residual shortcut."""
 from __future__ import annotations
 
-from .base import Layer, LayerError, Param, Shape, Spatial, attr, layer
+from .base import Layer, LayerError, Op, Param, Shape, Spatial, attr, layer
 from .norm import batchnorm_params
 
 
@@ -103,6 +103,16 @@ class Shortcut(Layer):
     def macs(self, xs, y):
         x, like = xs
         return y.numel * x[0] if self.projects(x, like) else 0
+
+    def lower(self, x, like):
+        """A projection: 1×1 convolution (`0.weight`), then batchnorm (`1.*`). Identity
+        shortcuts never reach lowering: they are removed from the graph after inference."""
+        n = x.rank - 1
+        conv = Op("conv2d", {"stride": self.stride(x, like), "padding": ((0, 0),) * n, "dilation": (1,) * n,
+                             "groups": 1}, ("0.weight", None))
+        bn = Op("batchnorm", {"eps": 1e-5, "momentum": 0.1},
+                ("1.weight", "1.bias", "1.running_mean", "1.running_var"))
+        return [conv, bn]
 
     def receptive_field(self, rf, x, like):
         if not isinstance(rf, Spatial) or not self.projects(x, like):

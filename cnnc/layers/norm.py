@@ -1,7 +1,7 @@
 """Normalisation: batch, layer, instance and group norm, local response normalisation."""
 from __future__ import annotations
 
-from .base import Layer, Param, Shape, attr, layer
+from .base import Layer, Op, Param, Shape, attr, layer
 
 
 def batchnorm_params(c: int, prefix: str = ""):
@@ -16,6 +16,10 @@ class Norm(Layer):
     family = "norm"
     eps: float = attr(default=1e-5, min=0, doc="added to the variance")
 
+    def lower(self, x):
+        affine = getattr(self, "affine", True)
+        return [Op(self.kind, self.attrs(), ("weight", "bias") if affine else (None, None))]
+
 
 @layer("batchnorm")
 class BatchNorm(Norm):
@@ -25,6 +29,9 @@ class BatchNorm(Norm):
 
     def params(self, x):
         yield from batchnorm_params(x[0])
+
+    def lower(self, x):
+        return [Op("batchnorm", self.attrs(), ("weight", "bias", "running_mean", "running_var"))]
 
 
 @layer("layernorm")

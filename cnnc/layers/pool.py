@@ -4,7 +4,7 @@ from __future__ import annotations
 from math import ceil, floor
 
 from ..analysis.rf import _num
-from .base import Global, Ints, Layer, LayerError, Padding, Pair, Shape, Spatial, Windowed, attr, layer
+from .base import Global, Ints, Layer, LayerError, Op, Padding, Pair, Shape, Spatial, Windowed, attr, layer
 
 
 class Pool2d(Windowed):
@@ -16,6 +16,12 @@ class Pool2d(Windowed):
 
     def window(self):
         return self.kernel, self.stride or self.kernel, (1, 1)
+
+    def lower(self, x):
+        kernel, stride, _ = self.window()
+        extra = {"count_include_pad": self.count_include_pad} if self.kind == "avgpool2d" else {}
+        return [Op(self.kind, {"kernel": kernel, "stride": stride, "padding": tuple(self.pads(x)),
+                               "ceil_mode": self.ceil_mode, **extra})]
 
     def infer_shape(self, x):
         x.expect("C, H, W")

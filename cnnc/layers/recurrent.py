@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from .activation import ACTIVATION_CHOICES
-from .base import Layer, Param, Shape, Steps, attr, layer
+from .base import Layer, Op, Param, Shape, Steps, activation_ops, attr, layer
 
 
 class Recurrent(Layer):
@@ -42,6 +42,12 @@ class Recurrent(Layer):
 
     def receptive_field(self, rf, x):
         return Steps(x[0])
+
+    def lower(self, x):
+        present = {p.name for p in self.params(x)}
+        names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+        names += tuple(n + "_reverse" for n in names)
+        return [Op(self.kind, self.attrs(), tuple(n if n in present else None for n in names))]
 
 
 @layer("rnn")
@@ -83,6 +89,9 @@ class Highway(Layer):
 
     def macs(self, xs, y):
         return 2 * xs[0][0] ** 2
+
+    def lower(self, x):
+        return [Op("highway", self.attrs(), ("plain.weight", "plain.bias", "gate.weight", "gate.bias"))]
 
     def receptive_field(self, rf, x):
         from .base import Global

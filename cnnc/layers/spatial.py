@@ -1,7 +1,7 @@
 """Spatial transformer (Jaderberg et al. 2015) and channel shuffle."""
 from __future__ import annotations
 
-from .base import Global, Layer, LayerError, Pair, Shape, attr, layer
+from .base import Global, Layer, LayerError, Op, Pair, Shape, attr, layer
 
 
 @layer("spatial_transformer", "spatial")
@@ -24,6 +24,9 @@ class SpatialTransformer(Layer):
 
     def receptive_field(self, rf, x, theta):
         return Global()
+
+    def lower(self, x, theta):
+        return [Op("spatial_transformer", {"output": tuple(self.output or x[1:])})]
 
 
 @layer("channel_shuffle")

@@ -6,6 +6,7 @@ Each family module defines `<op>_fwd` and `<op>_bwd` as runtime/ops.py describes
 from . import activation, conv, core, graph, merge, norm, pool, recurrent, spatial  # noqa: F401
 
 _MODULES = (activation, conv, core, graph, merge, norm, pool, recurrent, spatial)
+NAME = "reference"
 
 
 def kernels() -> dict[str, tuple]:
@@ -16,3 +17,20 @@ def kernels() -> dict[str, tuple]:
             if name.endswith("_fwd") and hasattr(module, name[:-4] + "_bwd"):
                 out[name[:-4]] = (getattr(module, name), getattr(module, name[:-4] + "_bwd"))
     return out
+
+
+# The boundary: the reference computes in the boundary layout (NCHW, OIHW) itself.
+def to_internal(name, array):
+    return array
+
+
+def from_internal(name, array):
+    return array
+
+
+def bind_params(params: dict) -> dict:
+    return params
+
+
+def unbind_grads(grads: dict) -> dict:
+    return grads

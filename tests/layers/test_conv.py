@@ -169,7 +169,7 @@ def test_unknown_attribute_suggests_the_nearest():
 def test_depthwise_has_no_filters_and_lists_what_it_takes():
     e = error("{type: depthwise_conv2d, filters: 32, kernel: 3}")
     assert e.message == "unknown attribute 'filters' for depthwise_conv2d"
-    assert e.help == "depthwise_conv2d takes: kernel, padding, bias, activation, stride, dilation, multiplier"
+    assert e.help == "depthwise_conv2d takes: kernel, padding, bias, activation, init, stride, dilation, multiplier"
 
 
 def test_missing_attribute_points_at_the_layer():

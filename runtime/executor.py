@@ -1,0 +1,79 @@
+"""Runs a Program on a backend: forward, backward (reverse-mode over the recorded ops).
+
+The executor knows nothing about layers or layouts. A backend supplies
+- `kernels()`: {op name: (forward, backward)} with the contract of runtime/ops.py, and
+- `to_internal(name, array)` / `from_internal(name, array)`: layout conversion of the
+  network's inputs, outputs and gradients at the boundary (the reference: identity),
+- `bind_params(params)`: the parameters in the backend's layout (the reference: as given).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .ops import RunContext
+
+
+class MissingKernel(Exception):
+    pass
+
+
+@dataclass
+class Tape:
+    """What backward needs: each primitive op run in training, with what it saved."""
+    records: list = field(default_factory=list)
+
+
+class Executor:
+    def __init__(self, program, backend, params: dict[str, np.ndarray]) -> None:
+        self.program, self.backend = program, backend
+        self.kernels = backend.kernels()
+        missing = sorted({s.op for s in program.primitive_steps()} - set(self.kernels))
+        if missing:
+            raise MissingKernel(f"backend {backend.NAME} has no kernel for {', '.join(missing)}")
+        self.params = backend.bind_params(params)
+        self.tape = Tape()
+
+    def forward(self, inputs: dict[str, np.ndarray], ctx: RunContext, *, stop_before: str | None = None
+                ) -> dict[str, np.ndarray]:
+        """The network's outputs. With `stop_before=op`, a final op of that kind on an output is
+        skipped (the trainer takes logits before a softmax, for a stable cross-entropy)."""
+        env = {name: self.backend.to_internal(name, x) for name, x in inputs.items()}
+        self.tape = Tape()
+        self.skipped: dict[str, str] = {}
+        plan = self.program.plan
+        for index, step in enumerate(self.program.steps):
+            for prim in step.chain():
+                if stop_before and prim.op == stop_before and prim.output in self.program.outputs:
+                    env[prim.output] = env[prim.inputs[0]]
+                    self.skipped[prim.output] = prim.inputs[0]
+                    continue
+                fwd, _ = self.kernels[prim.op]
+                xs = [env[t] for t in prim.inputs]
+                ps = [None if p is None else self.params[p] for p in prim.params]
+                env[prim.output], saved = fwd(xs, ps, prim.attrs, ctx)
+                if ctx.train:
+                    self.tape.records.append((prim, saved))
+            if not ctx.train and plan is not None:       # free what no later step reads
+                for t in [t for t in step.inputs if plan.last_use.get(t) == index and t not in inputs]:
+                    env.pop(t, None)
+        return {o: self.backend.from_internal(o, env[o]) for o in self.program.outputs}
+
+    def backward(self, grads: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Parameter gradients, given the gradients of the outputs (of the last forward)."""
+        denv = {self.skipped.get(name, name): self.backend.to_internal(name, g) for name, g in grads.items()}
+        dparams: dict[str, np.ndarray] = {}
+        for prim, saved in reversed(self.tape.records):
+            dy = denv.pop(prim.output, None)
+            if dy is None:
+                continue
+            _, bwd = self.kernels[prim.op]
+            dxs, dps = bwd(saved, dy, prim.attrs)
+            for t, dx in zip(prim.inputs, dxs):
+                if dx is not None:
+                    denv[t] = denv[t] + dx if t in denv else dx
+            for p, dp in zip(prim.params, dps):
+                if p is not None and dp is not None:
+                    dparams[p] = dparams[p] + dp if p in dparams else dp
+        return self.backend.unbind_grads(dparams)
