@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 import sys
 
@@ -161,6 +162,85 @@ def _write_atomically(path: str, data: bytes) -> None:
         if tmp and os.path.exists(tmp):
             os.unlink(tmp)
         raise SpecErrors([SpecError(None, f"cannot write {path}: {e.strerror}")]) from None
+
+
+def fail(message: str, code: int = 1):
+    """A user-facing error: the message on stderr, exit 1 — never a traceback."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def user_errors():
+    """The exceptions that mean bad input (data, weights, checkpoints), not a bug."""
+    from .data import DataError
+    from .train.checkpoint import CheckpointError
+    from .train.feeds import FeedError
+    from .train.trainer import TrainingError
+    return DataError, CheckpointError, FeedError, TrainingError
+
+
+@cli.command("train")
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.option("--data", help="dataset name (digits, digits-rows, digits-affine, karate) or a path "
+                             "(MNIST IDX directory, .npz); default: the spec's `train: data`, else digits")
+@click.option("--epochs", type=click.IntRange(min=1))
+@click.option("--batch", type=click.IntRange(min=1))
+@click.option("--optimizer", type=click.Choice(["sgd", "rmsprop", "adam"]))
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="learning rate")
+@click.option("--momentum", type=click.FloatRange(min=0, max=1))
+@click.option("--nesterov/--no-nesterov", default=None)
+@click.option("--l1", type=click.FloatRange(min=0))
+@click.option("--l2", type=click.FloatRange(min=0))
+@click.option("--schedule", type=click.Choice(["constant", "step", "cosine"]))
+@click.option("--clip", type=click.FloatRange(min=0), help="global gradient-norm limit")
+@click.option("--loss", type=click.Choice(["cross_entropy", "binary_cross_entropy", "mse"]))
+@click.option("--patience", type=click.IntRange(min=0), help="early stopping after N epochs without gain")
+@click.option("--seed", type=int)
+@click.option("--checkpoint", "out_dir", type=click.Path(file_okay=False),
+              help="directory for best.npz, last.npz, history.json, curve.png (default runs/<spec name>)")
+@click.option("--resume", is_flag=True, help="continue from <checkpoint>/last.npz")
+@click.option("--backend", type=click.Choice(["reference"]), default="reference", show_default=True)
+@reports_spec_errors
+def train_cmd(spec, out_dir, resume, backend, **flags):
+    """Train SPEC on a dataset; write checkpoints, history.json and a learning curve."""
+    from .compiler import check
+    from .data import load_dataset
+    from .train.config import from_spec
+    from .train.feeds import Feeds
+    from .train.trainer import Trainer
+
+    analysis = check(spec)
+    config = from_spec(analysis.graph.spec.train).with_overrides(**flags)
+    out_dir = out_dir or os.path.join("runs", analysis.name)
+    try:
+        dataset = load_dataset(config.data, _single_input_shape(analysis), seed=config.seed)
+        trainer = Trainer(analysis, Feeds(analysis, dataset), config, out_dir, _backend(backend), report=click.echo)
+        if resume:
+            trainer.resume()
+        click.echo(f"training {analysis.name} on {dataset.name} ({len(dataset.train.y)} train / "
+                   f"{len(dataset.val.y)} val / {len(dataset.test.y)} test) for {config.epochs} epochs, "
+                   f"{config.optimizer} lr {config.lr}, batch {config.batch}, backend {backend}")
+        trainer.fit()
+        test = trainer.test()
+    except user_errors() as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        fail(f"interrupted; the last complete checkpoint is {os.path.join(out_dir, 'last.npz')} "
+             "(continue with --resume)", code=130)
+    from .train.plot import plot_history
+    plot_history(trainer.history, os.path.join(out_dir, "curve.png"), analysis.name)
+    click.echo(f"test: loss {test['loss']:.4f}  acc {test['acc']:.2%}  (best checkpoint {out_dir}/best.npz)")
+
+
+def _single_input_shape(analysis):
+    """The shape the dataset must take: the spec's input (the node features for a graph)."""
+    tensors = [i for i in analysis.graph.inputs if i.kind != "graph"]
+    return tuple(tensors[0].shape)
+
+
+def _backend(name: str):
+    import importlib
+    return importlib.import_module(f"cnnc.runtime.{name}")
 
 
 @cli.command("layers")

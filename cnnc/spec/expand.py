@@ -25,7 +25,7 @@ MAX_LAYERS = 100_000
 MAX_DEPTH = 64
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 LAYER_NAME = re.compile(r"[A-Za-z0-9_]+")      # "0" too: PyTorch's Sequential children are numbered
-TOP_KEYS = ("name", "description", "input", "inputs", "defaults", "blocks", "layers")
+TOP_KEYS = ("name", "description", "input", "inputs", "defaults", "blocks", "layers", "train")
 ITEM_FORMS = ("type", "block", "residual", "parallel")
 ITEM_KEYS = (*ITEM_FORMS, "name", "inputs", "repeat", "first")   # the rest are attributes or parameters
 DTYPES = ("float32", "float64", "int32", "int64")
@@ -60,6 +60,11 @@ class Spec:
     groups: dict[str, str]          # group path → what it is: block name, "repeat", "residual" …
     root: Node
     regions: dict[str, str] = field(default_factory=dict)   # region id → label (groups included)
+
+    @property
+    def train(self) -> Node | None:
+        """The `train:` section (defaults for `cnnc train`), checked by cnnc/train/config.py."""
+        return self.root.value.get("train") if self.root.is_map else None
 
 
 @dataclass

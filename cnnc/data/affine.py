@@ -1,0 +1,70 @@
+"""digits-affine: each digit rotated, scaled and moved on a larger blank canvas, after the
+distorted-MNIST experiments of Jaderberg et al., "Spatial Transformer Networks" (2015).
+A plain CNN must learn every pose; a spatial transformer can undo it first."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Dataset, Split
+from .digits import digit_images
+from .images import fit_images, image_shape
+from .split import assemble, rng
+
+ROTATION = np.radians(45.0)          # angle drawn uniformly from ±45°
+SCALE = (0.7, 1.2)                   # size drawn uniformly from this range
+DIGIT_SHARE = 0.5                    # at scale 1 the digit spans half the canvas's shorter side
+MIN_SIDE = 16
+
+
+def digits_affine(input_shape: tuple[int, ...], *, seed: int = 0) -> Dataset:
+    """The 1,797 digits, each drawn on a blank canvas of the spec's H×W (e.g. [1, 32, 32]):
+    rotated by up to ±45°, scaled 0.7–1.2 (at 1.0 the digit spans half the canvas), moved
+    anywhere it stays whole; bilinear sampling, zero outside the digit, values in [0, 1].
+    The poses follow from the seed alone; the splits are those of `digits`."""
+    c, h, w = image_shape(input_shape, "dataset 'digits-affine'", min_side=MIN_SIDE)
+    images, labels = digit_images()
+    angle, magnification, offset = random_poses(len(images), (h, w), seed)
+    canvases = draw_posed(images, angle, magnification, offset, (h, w))
+    x = fit_images(canvases[:, None], (c, h, w))
+    return assemble("digits-affine", Split(x, labels), seed=seed, classes=10)
+
+
+def random_poses(n: int, canvas: tuple[int, int], seed: int):
+    """Per digit: angle (radians), magnification (canvas pixels per digit pixel), and the
+    offset (dy, dx) of its centre from the canvas centre, drawn so the whole digit stays on
+    the canvas."""
+    gen = rng(seed, "affine")
+    angle = gen.uniform(-ROTATION, ROTATION, n)
+    magnification = gen.uniform(*SCALE, n) * DIGIT_SHARE * min(canvas) / 8
+    half_extent = 4 * magnification * (np.abs(np.cos(angle)) + np.abs(np.sin(angle)))
+    room = np.maximum(0.0, np.array(canvas)[None, :] / 2 - half_extent[:, None])   # (n, 2)
+    offset = gen.uniform(-1.0, 1.0, (n, 2)) * room
+    return angle, magnification, offset
+
+
+def draw_posed(images: np.ndarray, angle, magnification, offset, canvas: tuple[int, int]) -> np.ndarray:
+    """(N, 8, 8) digits → (N, H, W) canvases: each canvas pixel looks up where it falls in
+    its digit (the inverse of the pose) and samples it bilinearly."""
+    h, w = canvas
+    rows, cols = np.mgrid[0:h, 0:w].astype(np.float64)
+    dy = rows[None] - (h - 1) / 2 - offset[:, 0, None, None]
+    dx = cols[None] - (w - 1) / 2 - offset[:, 1, None, None]
+    cos, sin, m = (v[:, None, None] for v in (np.cos(angle), np.sin(angle), magnification))
+    src_row = 3.5 + (-sin * dx + cos * dy) / m
+    src_col = 3.5 + (cos * dx + sin * dy) / m
+    return bilinear_sample(images, src_row, src_col)
+
+
+def bilinear_sample(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """images (N, h, w) sampled at fractional (rows, cols), each (N, H, W); zero outside."""
+    n, h, w = images.shape
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)))             # a ring of zeros
+    r = np.clip(rows + 1, 0, h + 1)
+    c = np.clip(cols + 1, 0, w + 1)
+    r0 = np.minimum(np.floor(r).astype(np.int64), h)
+    c0 = np.minimum(np.floor(c).astype(np.int64), w)
+    fr, fc = r - r0, c - c0
+    at = np.arange(n)[:, None, None]
+    top = padded[at, r0, c0] * (1 - fc) + padded[at, r0, c0 + 1] * fc
+    bottom = padded[at, r0 + 1, c0] * (1 - fc) + padded[at, r0 + 1, c0 + 1] * fc
+    return (top * (1 - fr) + bottom * fr).astype(np.float32)

@@ -1,0 +1,48 @@
+"""Seeded, stratified splits: the same seed gives the same split on every run and machine."""
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from .base import Dataset, Split
+
+VAL_FRACTION = 0.15                  # of each class, when the source gives no validation split
+TEST_FRACTION = 0.15                 # of each class, when the source gives no test split
+
+
+def rng(seed: int, purpose: str) -> np.random.Generator:
+    """A generator of its own for each purpose, so changing how data is split never changes
+    how it is generated (digits-affine's warps), and the other way round."""
+    return np.random.default_rng([seed, zlib.crc32(purpose.encode())])
+
+
+def stratified_split(labels: np.ndarray, seed: int, *, val: float, test: float):
+    """Indices (train, val, test): within each class, a seeded shuffle, then round(val·n)
+    for validation, round(test·n) for test and the rest for training. Each split is
+    shuffled, so no split is sorted by class."""
+    gen = rng(seed, "split")
+    parts: tuple[list, list, list] = ([], [], [])
+    for c in np.unique(labels):
+        members = gen.permutation(np.flatnonzero(labels == c))
+        n_val, n_test = round(val * len(members)), round(test * len(members))
+        parts[1].append(members[:n_val])
+        parts[2].append(members[n_val:n_val + n_test])
+        parts[0].append(members[n_val + n_test:])
+    return tuple(gen.permutation(np.concatenate(p)).astype(np.int64) for p in parts)
+
+
+def assemble(name: str, pool: Split, *, seed: int, val: Split | None = None,
+             test: Split | None = None, classes: int | None = None, extra: dict | None = None) -> Dataset:
+    """A Dataset from the splits a source gives. What it lacks is carved from `pool` (its
+    training examples), stratified and seeded: 15 % of each class for test, 15 % for
+    validation; the rest trains. `classes` defaults to the largest label + 1."""
+    train_at, val_at, test_at = stratified_split(
+        pool.y, seed, val=VAL_FRACTION if val is None else 0.0,
+        test=TEST_FRACTION if test is None else 0.0)
+    train = Split(pool.x[train_at], pool.y[train_at])
+    val = Split(pool.x[val_at], pool.y[val_at]) if val is None else val
+    test = Split(pool.x[test_at], pool.y[test_at]) if test is None else test
+    if classes is None:
+        classes = int(max(s.y.max(initial=-1) for s in (train, val, test))) + 1
+    return Dataset(name, train, val, test, classes, extra or {})

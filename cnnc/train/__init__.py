@@ -1,0 +1,1 @@
+"""Training: initialisation, losses, optimizers, schedules, checkpoints and the trainer loop."""
