@@ -56,8 +56,9 @@ def cli():
               help="override the spec's input shape, e.g. 3,32,32 or x=2708,1433")
 @click.option("--depth", type=click.IntRange(min=1), default=None,
               help="fold layers nested deeper than N blocks into one row per block")
+@click.option("--plan", is_flag=True, help="also print the fused schedule and the activation memory plan")
 @reports_spec_errors
-def compile_cmd(spec, fmt, batch, input_shapes, depth):
+def compile_cmd(spec, fmt, batch, input_shapes, depth, plan):
     """Check SPEC and print shapes, parameters, MACs and receptive fields."""
     from .analysis.report import render
     from .compiler import check
@@ -66,6 +67,9 @@ def compile_cmd(spec, fmt, batch, input_shapes, depth):
     if analysis.diagnostics.warnings:
         click.echo(render_all(analysis.diagnostics.warnings), err=True)
     click.echo(render(analysis, fmt, batch, depth))
+    if plan:
+        from .passes.report import plan_text
+        click.echo("\n" + plan_text(analysis, batch))
 
 
 def _named_shapes(spec: str, given) -> dict:

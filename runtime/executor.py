@@ -56,7 +56,7 @@ class Executor:
                 if ctx.train:
                     self.tape.records.append((prim, saved))
             if not ctx.train and plan is not None:       # free what no later step reads
-                for t in [t for t in step.inputs if plan.last_use.get(t) == index and t not in inputs]:
+                for t in [t for t in step.reads() if plan.last_use.get(t) == index and t not in inputs]:
                     env.pop(t, None)
         return {o: self.backend.from_internal(o, env[o]) for o in self.program.outputs}
 

@@ -16,7 +16,7 @@ def plan_memory(steps: list[Step], tensors: dict, inputs: list[str], outputs: li
     results = [step.result for step in steps]
     last_use = {t: len(steps) for t in outputs}
     for i, step in enumerate(steps):
-        for t in step.inputs + [x for f in step.fused for x in f.inputs[1:]]:
+        for t in step.reads():
             last_use[t] = max(last_use.get(t, -1), i) if t not in outputs else len(steps)
     slot_of: dict[str, int] = {}
     slot_bytes: list[int] = []
@@ -24,7 +24,7 @@ def plan_memory(steps: list[Step], tensors: dict, inputs: list[str], outputs: li
     for i, result in enumerate(results):
         slot_of[result] = _take(free, slot_bytes, size[result], reuse=not training)
         if not training:
-            for t in [x for x in steps[i].inputs if x in slot_of and last_use.get(x) == i and x not in inputs]:
+            for t in [x for x in steps[i].reads() if x in slot_of and last_use.get(x) == i and x not in inputs]:
                 free.append(slot_of[t])
             if last_use.get(result, -1) < i:             # nothing reads it (a dead end): free at once
                 free.append(slot_of[result])

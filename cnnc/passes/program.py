@@ -28,10 +28,13 @@ class Step:
         """The tensor this step leaves behind (its last fused op's output)."""
         return self.chain()[-1].output
 
+    def reads(self) -> list[str]:
+        """Every tensor the step reads: its inputs and the extra inputs of fused ops (a residual)."""
+        return self.inputs + [t for f in self.fused for t in f.inputs[1:]]
+
     def describe(self) -> str:
         ops = " + ".join(s.op for s in self.chain())
-        reads = self.inputs + [t for f in self.fused for t in f.inputs[1:]]
-        return f"{ops}({', '.join(reads)}) → {self.result}"
+        return f"{ops}({', '.join(self.reads())}) → {self.result}"
 
 
 @dataclass

@@ -1,0 +1,27 @@
+"""`cnnc compile --plan`: the fused schedule and what memory planning saves."""
+from __future__ import annotations
+
+from ..analysis.report import mib
+from ..compiler import Analysis
+from . import lower
+from .memory import plan_memory
+
+
+def plan_text(a: Analysis, batch: int = 1) -> str:
+    infer = lower(a, training=False)
+    train = lower(a, training=True)
+    unfused = lower(a, training=False, fused=False)
+    lines = [f"inference schedule: {len(infer.steps)} fused steps from {len(unfused.steps)} ops"]
+    width = len(str(len(infer.steps)))
+    for i, step in enumerate(infer.steps, 1):
+        slot = infer.plan.slot_of[step.result]
+        lines.append(f"  {i:>{width}}. {step.describe()}  [{infer.tensors[step.result]}, buffer {slot}]")
+    scale = {"batch": batch}
+    infer_plan = plan_memory(infer.steps, infer.tensors, list(infer.inputs), infer.outputs, training=False, **scale)
+    train_plan = plan_memory(train.steps, train.tensors, list(train.inputs), train.outputs, training=True, **scale)
+    per = "per sample" if batch == 1 else f"for a batch of {batch}"
+    lines += [f"peak activation memory at inference, {per}: {mib(infer_plan.before_bytes)} before planning, "
+              f"{mib(infer_plan.after_bytes)} after (in {len(infer_plan.slot_bytes)} buffers, reused by liveness)",
+              f"training keeps {mib(train_plan.after_bytes)} {per} for backward "
+              f"({len(train.steps)} steps; fused intermediates are not stored)"]
+    return "\n".join(lines)
