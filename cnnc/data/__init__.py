@@ -37,9 +37,10 @@ def load_dataset(name_or_path: str, input_shape: tuple[int, ...], *, seed: int =
     """The dataset named `name_or_path` (a key of DATASETS) or read from that path (see
     files.load_file), shaped for a spec whose input is `input_shape` (no batch axis; for
     karate, the shape of the node features x). The same seed gives the same data and splits."""
-    shape = checked_shape(name_or_path, input_shape)
+    where = f"dataset '{name_or_path}'" if name_or_path in DATASETS else name_or_path
+    shape = checked_shape(where, input_shape)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise DataError(name_or_path, f"seed must be a whole number ≥ 0, got {seed!r}")
+        raise DataError(where, f"seed must be a whole number ≥ 0, got {seed!r}")
     if name_or_path in DATASETS:
         return DATASETS[name_or_path](shape, seed=seed)
     if looks_like_path(name_or_path):

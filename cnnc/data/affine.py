@@ -17,10 +17,12 @@ MIN_SIDE = 16
 
 
 def digits_affine(input_shape: tuple[int, ...], *, seed: int = 0) -> Dataset:
-    """The 1,797 digits, each drawn on a blank canvas of the spec's H×W (e.g. [1, 32, 32]):
-    rotated by up to ±45°, scaled 0.7–1.2 (at 1.0 the digit spans half the canvas), moved
-    anywhere it stays whole; bilinear sampling, zero outside the digit, values in [0, 1].
-    The poses follow from the seed alone; the splits are those of `digits`."""
+    """The digits rotated ±45°, scaled 0.7–1.2 and moved on a blank (C, H, W) canvas.
+
+    Each digit is drawn on a canvas of the spec's H×W (e.g. [1, 32, 32]; H, W ≥ 16): at
+    scale 1 it spans half the canvas, and it is moved anywhere it stays whole. Bilinear
+    sampling, zero outside the digit, values in [0, 1]. The poses follow from the seed
+    alone; the splits are those of `digits`."""
     c, h, w = image_shape(input_shape, "dataset 'digits-affine'", min_side=MIN_SIDE)
     images, labels = digit_images()
     angle, magnification, offset = random_poses(len(images), (h, w), seed)

@@ -22,17 +22,20 @@ def digit_images() -> tuple[np.ndarray, np.ndarray]:
 
 
 def digits(input_shape: tuple[int, ...], *, seed: int = 0) -> Dataset:
-    """8×8 handwritten digits (1,797, 10 classes) as images (C, H, W): values in [0, 1],
-    resized bilinearly to H×W (the digit fills the frame, as in the source), grey copied to
-    3 channels when C = 3. Splits: 70/15/15 % of each class, seeded."""
+    """Handwritten digits: 1,797 8×8 images in 10 classes, as images (C, H, W).
+
+    Values in [0, 1] (pixel count / 16), resized bilinearly to H×W (the digit fills the
+    frame, as in the source; H, W ≥ 8), grey copied to each channel when C = 3.
+    Splits: 70/15/15 % of each class (1,259/269/269), seeded."""
     shape = image_shape(input_shape, "dataset 'digits'", min_side=8)
     images, labels = digit_images()
     return assemble("digits", Split(fit_images(images[:, None], shape), labels), seed=seed, classes=10)
 
 
 def digits_rows(input_shape: tuple[int, ...], *, seed: int = 0) -> Dataset:
-    """The digits as sequences for recurrent specs, input (T, F) = (8, 8): time step t is
-    the image's row t (top first), values in [0, 1]. Same splits as `digits`."""
+    """The digits as sequences for recurrent specs: 8 time steps of 8 pixels, input [8, 8].
+
+    Time step t is the image's row t (top first), values in [0, 1]. Same splits as `digits`."""
     if tuple(input_shape) != ROWS:
         raise DataError("dataset 'digits-rows'",
                         f"cannot make sequences of shape {format_shape(input_shape)}: "

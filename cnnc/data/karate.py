@@ -16,7 +16,9 @@ VAL_PER_FACTION = 3                  # drawn from the other nodes with the seed;
 
 
 def karate(input_shape: tuple[int, ...], *, seed: int = 0) -> Dataset:
-    """Zachary's karate club: 34 nodes, 78 edges, 2 factions (0 "Mr. Hi", 1 "Officer").
+    """Zachary's karate club: one graph of 34 members in 2 factions, for a GCN.
+
+    34 nodes, 78 edges; factions 0 "Mr. Hi" (17 members) and 1 "Officer" (17).
 
     For a GCN with inputs x [34, 34] (features) and adj [34, 34] (kind: graph); input_shape
     is that of x. The whole graph is one example (a batch of 1):

@@ -2,7 +2,7 @@
 
 Image and sequence datasets feed the network's single input in shuffled minibatches. A graph
 dataset (one graph, `extra["adj"]`) is one batch of the whole graph: node features to the
-tensor input, the adjacency to the input of `kind: graph`, and the loss counted only on the
+tensor input (`extra["x"]`), the adjacency to the input of `kind: graph`, and the loss counted only on the
 split's nodes (`extra["<split>_mask"]`), as Kipf & Welling train a GCN.
 """
 from __future__ import annotations
@@ -50,6 +50,10 @@ class Feeds:
                             f"({', '.join(i.name for i in inputs)})")
         else:
             self.x_name = inputs[0].name
+        classes = a.shapes[a.graph.outputs[-1]][-1]
+        if classes != dataset.classes:
+            raise FeedError(f"the network ends in {classes} outputs but dataset '{dataset.name}' has "
+                            f"{dataset.classes} classes; make the last layer `units: {dataset.classes}`")
 
     def batches(self, split: str, size: int, rng: np.random.Generator | None) -> Iterator[Batch]:
         if self.graph:
@@ -63,7 +67,5 @@ class Feeds:
 
     def _graph_batch(self, split: str) -> Batch:
         d = self.dataset
-        x = d.extra.get("features", d.train.x)
-        labels = d.extra.get("labels", d.train.y)
-        mask = d.extra[f"{split}_mask"]
+        x, labels, mask = d.extra["x"], d.extra["labels"], d.extra[f"{split}_mask"]
         return Batch({self.x_name: x[None], self.adj_name: d.extra["adj"][None]}, labels[None], mask[None])
