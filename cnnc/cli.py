@@ -179,8 +179,9 @@ def user_errors():
     from .data import DataError
     from .train.checkpoint import CheckpointError
     from .train.feeds import FeedError
+    from .infer import InputError
     from .train.trainer import TrainingError
-    return DataError, CheckpointError, FeedError, TrainingError
+    return DataError, CheckpointError, FeedError, TrainingError, InputError
 
 
 @cli.command("train")
@@ -234,6 +235,58 @@ def train_cmd(spec, out_dir, resume, backend, **flags):
     from .train.plot import plot_history
     plot_history(trainer.history, os.path.join(out_dir, "curve.png"), analysis.name)
     click.echo(f"test: loss {test['loss']:.4f}  acc {test['acc']:.2%}  (best checkpoint {out_dir}/best.npz)")
+
+
+@cli.command("infer")
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.option("--weights", required=True, type=click.Path(exists=True, dir_okay=False),
+              help=".npz of PyTorch-named tensors (a cnnc checkpoint, or exported from elsewhere)")
+@click.option("--data", help="evaluate on a dataset (name or path) and print loss and accuracy")
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False),
+              help=".npy for a one-input network, or .npz keyed by the spec's input names")
+@click.option("--output", "output_path", type=click.Path(dir_okay=False),
+              help="write the network's output here (.npy); without it, predictions are printed")
+@click.option("--batch", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--backend", type=click.Choice(["reference"]), default="reference", show_default=True)
+@reports_spec_errors
+def infer_cmd(spec, weights, data, split, input_path, output_path, batch, backend):
+    """Run SPEC with trained weights: accuracy on a dataset, or raw arrays in and out."""
+    from .compiler import check
+    from .infer import Inference
+
+    if (data is None) == (input_path is None):
+        raise click.UsageError("give either --data (evaluate on a dataset) or --input (run raw arrays)")
+    analysis = check(spec)
+    try:
+        run = Inference(analysis, weights, _backend(backend))
+        if data is not None:
+            from .data import load_dataset
+            dataset = load_dataset(data, _single_input_shape(analysis))
+            loss, acc = run.evaluate(dataset, split, batch)
+            click.echo(f"{analysis.name} on {dataset.name} {split}: loss {loss:.4f}  acc {acc:.2%}  "
+                       f"({len(getattr(dataset, split).y)} examples)")
+            return
+        outputs = run.arrays(input_path, batch)
+    except user_errors() as e:
+        fail(str(e))
+    result = outputs[analysis.graph.outputs[-1]]
+    if output_path:
+        _write_atomically(output_path, _npy_bytes(result))
+        click.echo(f"wrote {output_path}: {result.dtype} array of shape {result.shape}")
+    else:
+        click.echo("index\tclass\tscore")
+        for i, row in enumerate(result.reshape(len(result), -1)):
+            click.echo(f"{i}\t{int(row.argmax())}\t{float(row.max()):.4f}")
+
+
+def _npy_bytes(array) -> bytes:
+    import io
+
+    import numpy as np
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
 
 
 def _single_input_shape(analysis):

@@ -38,7 +38,8 @@ def random_poses(n: int, canvas: tuple[int, int], seed: int):
     gen = rng(seed, "affine")
     angle = gen.uniform(-ROTATION, ROTATION, n)
     magnification = gen.uniform(*SCALE, n) * DIGIT_SHARE * min(canvas) / 8
-    half_extent = 4 * magnification * (np.abs(np.cos(angle)) + np.abs(np.sin(angle)))
+    # bilinear ink reaches a digit pixel past the 8×8 grid's centres: 4.5 each side of its centre
+    half_extent = 4.5 * magnification * (np.abs(np.cos(angle)) + np.abs(np.sin(angle))) + 0.5
     room = np.maximum(0.0, np.array(canvas)[None, :] / 2 - half_extent[:, None])   # (n, 2)
     offset = gen.uniform(-1.0, 1.0, (n, 2)) * room
     return angle, magnification, offset
@@ -60,13 +61,14 @@ def draw_posed(images: np.ndarray, angle, magnification, offset, canvas: tuple[i
 def bilinear_sample(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """images (N, h, w) sampled at fractional (rows, cols), each (N, H, W); zero outside."""
     n, h, w = images.shape
-    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)))             # a ring of zeros
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1))).ravel()     # a ring of zeros, flat
+    stride = w + 2
     r = np.clip(rows + 1, 0, h + 1)
     c = np.clip(cols + 1, 0, w + 1)
-    r0 = np.minimum(np.floor(r).astype(np.int64), h)
-    c0 = np.minimum(np.floor(c).astype(np.int64), w)
-    fr, fc = r - r0, c - c0
-    at = np.arange(n)[:, None, None]
-    top = padded[at, r0, c0] * (1 - fc) + padded[at, r0, c0 + 1] * fc
-    bottom = padded[at, r0 + 1, c0] * (1 - fc) + padded[at, r0 + 1, c0 + 1] * fc
-    return (top * (1 - fr) + bottom * fr).astype(np.float32)
+    r0 = np.minimum(r.astype(np.int64), h)                         # floor: r, c ≥ 0
+    c0 = np.minimum(c.astype(np.int64), w)
+    fr, fc = (r - r0).astype(np.float32), (c - c0).astype(np.float32)
+    at = (np.arange(n) * (h + 2) * stride)[:, None, None] + r0 * stride + c0
+    top = padded[at] * (1 - fc) + padded[at + 1] * fc
+    bottom = padded[at + stride] * (1 - fc) + padded[at + stride + 1] * fc
+    return top * (1 - fr) + bottom * fr
