@@ -30,7 +30,7 @@ class Inference:
         expected = {n: p.shape for n, p in program.params.items()}
         params = checkpoint.check_weights(checkpoint.load(weights_path).params, expected, weights_path)
         self.program, params = fold_batchnorm(program, params)
-        self.executor = Executor(self.program, backend, params)
+        self.executor = Executor(self.program, backend, backend.bind_params(params, self.program))
         self.logits_from = "softmax"
 
     def forward(self, inputs: dict[str, np.ndarray], *, logits: bool = False) -> dict[str, np.ndarray]:

@@ -4,7 +4,9 @@ The executor knows nothing about layers or layouts. A backend supplies
 - `kernels()`: {op name: (forward, backward)} with the contract of runtime/ops.py, and
 - `to_internal(name, array)` / `from_internal(name, array)`: layout conversion of the
   network's inputs, outputs and gradients at the boundary (the reference: identity),
-- `bind_params(params)`: the parameters in the backend's layout (the reference: as given).
+- `bind_params(params, program)` / `unbind_params(params, program)`: parameters into and
+  out of the backend's layout. Callers bind once (an optimizer then updates the bound arrays,
+  whose gradients come back in the same layout) and unbind for checkpoints.
 """
 from __future__ import annotations
 
@@ -27,12 +29,13 @@ class Tape:
 
 class Executor:
     def __init__(self, program, backend, params: dict[str, np.ndarray]) -> None:
+        """`params` are in the backend's layout (see `bind_params`)."""
         self.program, self.backend = program, backend
         self.kernels = backend.kernels()
         missing = sorted({s.op for s in program.primitive_steps()} - set(self.kernels))
         if missing:
             raise MissingKernel(f"backend {backend.NAME} has no kernel for {', '.join(missing)}")
-        self.params = backend.bind_params(params)
+        self.params = params
         self.tape = Tape()
 
     def forward(self, inputs: dict[str, np.ndarray], ctx: RunContext, *, stop_before: str | None = None
@@ -76,4 +79,4 @@ class Executor:
             for p, dp in zip(prim.params, dps):
                 if p is not None and dp is not None:
                     dparams[p] = dparams[p] + dp if p in dparams else dp
-        return self.backend.unbind_grads(dparams)
+        return dparams

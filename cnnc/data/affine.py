@@ -49,10 +49,11 @@ def draw_posed(images: np.ndarray, angle, magnification, offset, canvas: tuple[i
     """(N, 8, 8) digits → (N, H, W) canvases: each canvas pixel looks up where it falls in
     its digit (the inverse of the pose) and samples it bilinearly."""
     h, w = canvas
-    rows, cols = np.mgrid[0:h, 0:w].astype(np.float64)
-    dy = rows[None] - (h - 1) / 2 - offset[:, 0, None, None]
-    dx = cols[None] - (w - 1) / 2 - offset[:, 1, None, None]
-    cos, sin, m = (v[:, None, None] for v in (np.cos(angle), np.sin(angle), magnification))
+    rows, cols = np.mgrid[0:h, 0:w].astype(np.float32)
+    centre = offset.astype(np.float32) + np.float32([(h - 1) / 2, (w - 1) / 2])
+    dy = rows[None] - centre[:, 0, None, None]
+    dx = cols[None] - centre[:, 1, None, None]
+    cos, sin, m = (v.astype(np.float32)[:, None, None] for v in (np.cos(angle), np.sin(angle), magnification))
     src_row = 3.5 + (-sin * dx + cos * dy) / m
     src_col = 3.5 + (cos * dx + sin * dy) / m
     return bilinear_sample(images, src_row, src_col)
@@ -65,10 +66,9 @@ def bilinear_sample(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> n
     stride = w + 2
     r = np.clip(rows + 1, 0, h + 1)
     c = np.clip(cols + 1, 0, w + 1)
-    r0 = np.minimum(r.astype(np.int64), h)                         # floor: r, c ≥ 0
-    c0 = np.minimum(c.astype(np.int64), w)
-    fr, fc = (r - r0).astype(np.float32), (c - c0).astype(np.float32)
-    at = (np.arange(n) * (h + 2) * stride)[:, None, None] + r0 * stride + c0
+    r0, c0 = np.minimum(np.floor(r), h), np.minimum(np.floor(c), w)
+    fr, fc = r - r0, c - c0
+    at = (np.arange(n) * (h + 2) * stride)[:, None, None] + r0.astype(np.int64) * stride + c0.astype(np.int64)
     top = padded[at] * (1 - fc) + padded[at + 1] * fc
     bottom = padded[at + stride] * (1 - fc) + padded[at + stride + 1] * fc
     return top * (1 - fr) + bottom * fr

@@ -18,18 +18,30 @@ def rng(seed: int, purpose: str) -> np.random.Generator:
 
 
 def stratified_split(labels: np.ndarray, seed: int, *, val: float, test: float):
-    """Indices (train, val, test): within each class, a seeded shuffle, then round(val·n)
-    for validation, round(test·n) for test and the rest for training. Each split is
-    shuffled, so no split is sorted by class."""
+    """Indices (train, val, test): round(val·N) for validation and round(test·N) for test,
+    shared out among the classes in proportion to their sizes; within each class the
+    members are drawn by a seeded shuffle, and the rest train. Each split is shuffled, so
+    none is sorted by class."""
     gen = rng(seed, "split")
+    classes, sizes = np.unique(labels, return_counts=True)
+    val_counts, test_counts = share(sizes, val), share(sizes, test)
     parts: tuple[list, list, list] = ([], [], [])
-    for c in np.unique(labels):
+    for c, n_val, n_test in zip(classes, val_counts, test_counts):
         members = gen.permutation(np.flatnonzero(labels == c))
-        n_val, n_test = round(val * len(members)), round(test * len(members))
         parts[1].append(members[:n_val])
         parts[2].append(members[n_val:n_val + n_test])
         parts[0].append(members[n_val + n_test:])
     return tuple(gen.permutation(np.concatenate(p)).astype(np.int64) for p in parts)
+
+
+def share(sizes: np.ndarray, fraction: float) -> np.ndarray:
+    """round(fraction · total) shared among groups of `sizes` by largest remainder: each
+    group gets fraction · size rounded down or up, and the counts add up exactly."""
+    exact = sizes * fraction
+    counts = np.floor(exact).astype(np.int64)
+    missing = round(fraction * sizes.sum()) - counts.sum()
+    counts[np.argsort(counts - exact, kind="stable")[:missing]] += 1
+    return counts
 
 
 def assemble(name: str, pool: Split, *, seed: int, val: Split | None = None,

@@ -53,8 +53,8 @@ class Trainer:
         self.train_program = lower(a, training=True)
         self.eval_program = lower(a, training=False)
         self.shapes = {n: p.shape for n, p in self.train_program.params.items()}
-        self.params = initial_params(a, config.seed)
         self.backend = backend
+        self.params = backend.bind_params(initial_params(a, config.seed), self.train_program)
         self.optimizer = _optimizer(config)
         self.rng = np.random.default_rng(config.seed)
         self.history = History()
@@ -72,18 +72,26 @@ class Trainer:
         if ckpt.meta.get("spec_hash") != checkpoint.spec_hash(self.shapes):
             raise TrainingError(f"{self.path('last.npz')} was written for another network "
                                 f"(its parameters differ from this spec's); train afresh or pick its spec")
-        self.params = checkpoint.check_weights(ckpt.params, self.shapes, self.path("last.npz"))
-        self.optimizer.state = {k: v for k, v in ckpt.optimizer.items()}
+        weights = checkpoint.check_weights(ckpt.params, self.shapes, self.path("last.npz"))
+        self.params = self.backend.bind_params(weights, self.train_program)
+        self.optimizer.state = self.state_layout(ckpt.optimizer, self.backend.bind_params)
         self.optimizer.steps = ckpt.meta["optimizer_steps"]
         self.rng.bit_generator.state = ckpt.meta["rng"]
         self.start_epoch, self.best = ckpt.meta["epoch"] + 1, ckpt.meta["best"]
         self.history = History([EpochRecord(**e) for e in ckpt.meta["history"]])
 
+    def state_layout(self, state: dict, convert) -> dict:
+        """Optimizer slots (`<param>/exp_avg` …) share their parameter's layout: convert alike."""
+        return {key: convert({key.split("/")[0]: value}, self.train_program)[key.split("/")[0]]
+                for key, value in state.items()}
+
     def save(self, name: str, epoch: int) -> None:
         meta = {"spec_hash": checkpoint.spec_hash(self.shapes), "epoch": epoch, "best": self.best,
                 "optimizer_steps": self.optimizer.steps, "rng": self.rng.bit_generator.state,
                 "history": [vars(e) for e in self.history.epochs], "spec": self.a.name}
-        checkpoint.save(self.path(name), checkpoint.Checkpoint(self.params, self.optimizer.state, meta))
+        weights = self.backend.unbind_params(self.params, self.train_program)
+        state = self.state_layout(self.optimizer.state, self.backend.unbind_params)
+        checkpoint.save(self.path(name), checkpoint.Checkpoint(weights, state, meta))
 
     # ------------------------------------------------------------ the loop
     def fit(self) -> History:
@@ -147,7 +155,9 @@ class Trainer:
 
     def test(self) -> dict:
         """Test-set loss and accuracy with the best checkpoint's weights."""
-        best = checkpoint.load(self.path("best.npz")).params if os.path.exists(self.path("best.npz")) else None
+        best = None
+        if os.path.exists(self.path("best.npz")):
+            best = self.backend.bind_params(checkpoint.load(self.path("best.npz")).params, self.train_program)
         loss, acc = self.evaluate("test", best)
         self.history.test = {"loss": loss, "acc": acc}
         self.write_history()

@@ -28,9 +28,9 @@ def from_internal(name, array):
     return array
 
 
-def bind_params(params: dict) -> dict:
+def bind_params(params: dict, program=None) -> dict:
     return params
 
 
-def unbind_grads(grads: dict) -> dict:
-    return grads
+def unbind_params(params: dict, program=None) -> dict:
+    return params

@@ -1,0 +1,33 @@
+"""The CPU backend: Numba kernels, NHWC inside.
+
+Images live as NHWC inside this backend (measured fastest here, ../shared/PERFORMANCE.md);
+the executor converts the network's inputs, outputs and gradients at the boundary, and the
+trainer binds parameters once (conv weights OIHW → HWIO) and unbinds them for checkpoints.
+Every other tensor keeps its boundary layout.
+
+Each family module defines `<op>_fwd(xs, ps, attrs, ctx)` and `<op>_bwd(saved, dy, attrs)` as
+runtime/ops.py describes, on internal-layout arrays; `attrs` still count axes in the boundary
+layout (channels = axis 0), which `layout.internal_axis` maps.
+"""
+from __future__ import annotations
+
+from . import cache  # noqa: F401  (sets NUMBA_CACHE_DIR before numba is imported)
+from .layout import bind_params, from_internal, to_internal, unbind_params
+
+NAME = "cpu"
+_FAMILIES = ("activation", "conv", "core", "graph", "merge", "norm", "pool", "recurrent", "spatial")
+
+
+def kernels() -> dict[str, tuple]:
+    """{op name: (forward, backward)} for every op this backend implements."""
+    import importlib
+    out = {}
+    for family in _FAMILIES:
+        module = importlib.import_module(f"{__name__}.{family}")
+        for name in dir(module):
+            if name.endswith("_fwd") and hasattr(module, name[:-4] + "_bwd"):
+                out[name[:-4]] = (getattr(module, name), getattr(module, name[:-4] + "_bwd"))
+    return out
+
+
+__all__ = ["NAME", "bind_params", "from_internal", "kernels", "to_internal", "unbind_params"]
