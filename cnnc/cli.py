@@ -280,6 +280,31 @@ def infer_cmd(spec, weights, data, split, input_path, output_path, batch, backen
             click.echo(f"{i}\t{int(row.argmax())}\t{float(row.max()):.4f}")
 
 
+@cli.command("bench")
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.option("--train", is_flag=True, help="time training steps (forward, backward, update)")
+@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--repeat", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--backend", type=click.Choice(["cpu", "reference"]), default="cpu", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@reports_spec_errors
+def bench_cmd(spec, train, batch, repeat, backend, fmt):
+    """Time SPEC per layer against the machine's measured FP32 peak."""
+    import json
+
+    from .bench import bench, table
+    from .compiler import check
+    from cnnc.runtime.cpu.peak import fp32_peak_gflops
+
+    analysis = check(spec)
+    peak = fp32_peak_gflops()
+    try:
+        result = bench(analysis, _backend(backend), train=train, batch=batch, repeat=repeat, peak_gflops=peak)
+    except user_errors() as e:
+        fail(str(e))
+    click.echo(json.dumps(result, indent=2) if fmt == "json" else table(result))
+
+
 def _npy_bytes(array) -> bytes:
     import io
 

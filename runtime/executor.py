@@ -10,6 +10,8 @@ The executor knows nothing about layers or layouts. A backend supplies
 """
 from __future__ import annotations
 
+import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +39,7 @@ class Executor:
             raise MissingKernel(f"backend {backend.NAME} has no kernel for {', '.join(missing)}")
         self.params = params
         self.tape = Tape()
+        self.profile: dict[str, dict[str, float]] | None = None   # set to {} to time each layer
 
     def forward(self, inputs: dict[str, np.ndarray], ctx: RunContext, *, stop_before: str | None = None
                 ) -> dict[str, np.ndarray]:
@@ -55,7 +58,9 @@ class Executor:
                 fwd, _ = self.kernels[prim.op]
                 xs = [env[t] for t in prim.inputs]
                 ps = [None if p is None else self.params[p] for p in prim.params]
+                started = time.perf_counter()
                 env[prim.output], saved = fwd(xs, ps, prim.attrs, ctx)
+                self._timed("forward", prim.layer, started)
                 if ctx.train:
                     self.tape.records.append((prim, saved))
             if not ctx.train and plan is not None:       # free what no later step reads
@@ -72,7 +77,9 @@ class Executor:
             if dy is None:
                 continue
             _, bwd = self.kernels[prim.op]
+            started = time.perf_counter()
             dxs, dps = bwd(saved, dy, prim.attrs)
+            self._timed("backward", prim.layer, started)
             for t, dx in zip(prim.inputs, dxs):
                 if dx is not None:
                     denv[t] = denv[t] + dx if t in denv else dx
@@ -80,3 +87,8 @@ class Executor:
                 if p is not None and dp is not None:
                     dparams[p] = dparams[p] + dp if p in dparams else dp
         return dparams
+
+    def _timed(self, phase: str, layer: str, started: float) -> None:
+        if self.profile is not None:
+            per_layer = self.profile.setdefault(phase, defaultdict(float))
+            per_layer[layer] += time.perf_counter() - started

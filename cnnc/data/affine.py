@@ -13,7 +13,7 @@ from .split import assemble, rng
 ROTATION = np.radians(45.0)          # angle drawn uniformly from ±45°
 SCALE = (0.7, 1.2)                   # size drawn uniformly from this range
 DIGIT_SHARE = 0.5                    # at scale 1 the digit spans half the canvas's shorter side
-MIN_SIDE = 16
+MIN_SIDE = 16                        # smaller canvases leave a digit too few pixels
 
 
 def digits_affine(input_shape: tuple[int, ...], *, seed: int = 0) -> Dataset:

@@ -26,7 +26,7 @@ def digits(input_shape: tuple[int, ...], *, seed: int = 0) -> Dataset:
 
     Values in [0, 1] (pixel count / 16), resized bilinearly to H×W (the digit fills the
     frame, as in the source; H, W ≥ 8), grey copied to each channel when C = 3.
-    Splits: 70/15/15 % of each class (1,259/269/269), seeded."""
+    Splits: 70/15/15 % of each class (1,257/270/270), seeded."""
     shape = image_shape(input_shape, "dataset 'digits'", min_side=8)
     images, labels = digit_images()
     return assemble("digits", Split(fit_images(images[:, None], shape), labels), seed=seed, classes=10)

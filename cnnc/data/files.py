@@ -164,7 +164,8 @@ def read_npz(path: str) -> dict[str, np.ndarray]:
     try:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile):
-        raise DataError(path, "not a readable .npz archive", NPZ_HELP) from None
+        raise DataError(path, "not a readable .npz archive: not a zip of arrays, or damaged or cut short",
+                        NPZ_HELP) from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DataError(path, "holds a single array (.npy), not named arrays x and y", NPZ_HELP)
     with archive:

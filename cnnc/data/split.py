@@ -7,8 +7,8 @@ import numpy as np
 
 from .base import Dataset, Split
 
-VAL_FRACTION = 0.15                  # of each class, when the source gives no validation split
-TEST_FRACTION = 0.15                 # of each class, when the source gives no test split
+VAL_FRACTION = 0.15                  # of the pool, when the source gives no validation split
+TEST_FRACTION = 0.15                 # of the pool, when the source gives no test split
 
 
 def rng(seed: int, purpose: str) -> np.random.Generator:
@@ -47,8 +47,8 @@ def share(sizes: np.ndarray, fraction: float) -> np.ndarray:
 def assemble(name: str, pool: Split, *, seed: int, val: Split | None = None,
              test: Split | None = None, classes: int | None = None, extra: dict | None = None) -> Dataset:
     """A Dataset from the splits a source gives. What it lacks is carved from `pool` (its
-    training examples), stratified and seeded: 15 % of each class for test, 15 % for
-    validation; the rest trains. `classes` defaults to the largest label + 1."""
+    training examples), stratified and seeded: 15 % for test, 15 % for validation, each
+    class in proportion; the rest trains. `classes` defaults to the largest label + 1."""
     train_at, val_at, test_at = stratified_split(
         pool.y, seed, val=VAL_FRACTION if val is None else 0.0,
         test=TEST_FRACTION if test is None else 0.0)
