@@ -95,6 +95,10 @@ class Trainer:
 
     # ------------------------------------------------------------ the loop
     def fit(self) -> History:
+        with np.errstate(over="ignore", invalid="ignore"):    # a diverging loss is reported, not warned
+            return self._fit()
+
+    def _fit(self) -> History:
         train = Executor(self.train_program, self.backend, self.params)
         for epoch in range(self.start_epoch, self.config.epochs):
             started = time.perf_counter()
@@ -130,9 +134,10 @@ class Trainer:
             name = self.eval_program.outputs[-1]
             loss, grad, probs = self.loss_fn(out[name], batch.labels, batch.mask)
             if not math.isfinite(loss):
-                raise TrainingError(f"the loss became {loss} at epoch {epoch + 1}, step {step + 1}; "
-                                    f"the last good checkpoint is {self.path('last.npz')} (lower the "
-                                    "learning rate, or set `clip:`)")
+                kept = (f"the last good checkpoint is {self.path('last.npz')} (epoch {epoch})" if epoch
+                        else "no checkpoint was written yet")
+                raise TrainingError(f"the loss became {loss} at epoch {epoch + 1}, step {step + 1}; {kept}; "
+                                    "lower the learning rate, or set `clip:`")
             grads = executor.backward({name: grad})
             self.optimizer.step(self.params, grads)
             right, seen = batch.correct(probs)
