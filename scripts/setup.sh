@@ -32,3 +32,10 @@ if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
     cp pyproject.toml "$stamp"
 fi
+# PyTorch (CPU) is optional: the parity tests and `cnnc bench --compare torch` use it. It is
+# installed when pip can get it (this machine keeps the 2.13.0 CPU wheel on disk).
+if ! .venv/bin/python -c "import torch" >/dev/null 2>&1 && [ ! -f .venv/.cnnc-no-torch ]; then
+    echo "setup: installing PyTorch 2.13 (CPU) for the parity tests"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0" 2>/dev/null \
+        || { echo "setup: PyTorch is not available here; its parity tests will be skipped"; touch .venv/.cnnc-no-torch; }
+fi
