@@ -219,7 +219,8 @@ def train_cmd(spec, out_dir, resume, backend, **flags):
     out_dir = out_dir or os.path.join("runs", analysis.name)
     try:
         dataset = load_dataset(config.data, _single_input_shape(analysis), seed=config.seed)
-        trainer = Trainer(analysis, Feeds(analysis, dataset), config, out_dir, _backend(backend), report=click.echo)
+        trainer = Trainer(analysis, Feeds(analysis, dataset), config, out_dir, _backend(backend),
+                          report=click.echo, progress=ProgressBar)
         if resume:
             trainer.resume()
         click.echo(f"training {analysis.name} on {dataset.name} ({len(dataset.train.y)} train / "
@@ -312,6 +313,26 @@ def _npy_bytes(array) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
+
+
+class ProgressBar:
+    """The trainer's per-epoch bar: steps done, and the running loss and accuracy."""
+
+    def __init__(self, steps: int, label: str) -> None:
+        self.text = ""
+        self.bar = click.progressbar(length=steps, label=label, show_eta=True,
+                                     item_show_func=lambda _: self.text, file=sys.stderr)
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+    def update(self, text: str) -> None:
+        self.text = text
+        self.bar.update(1)
 
 
 def _single_input_shape(analysis):

@@ -55,6 +55,10 @@ class Feeds:
             raise FeedError(f"the network ends in {classes} outputs but dataset '{dataset.name}' has "
                             f"{dataset.classes} classes; make the last layer `units: {dataset.classes}`")
 
+    def steps(self, split: str, size: int) -> int:
+        """How many batches `batches` yields."""
+        return 1 if self.graph else -(-len(getattr(self.dataset, split).y) // size)
+
     def batches(self, split: str, size: int, rng: np.random.Generator | None) -> Iterator[Batch]:
         if self.graph:
             yield self._graph_batch(split)

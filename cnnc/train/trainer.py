@@ -48,8 +48,11 @@ class History:
 
 class Trainer:
     def __init__(self, a: Analysis, feeds: Feeds, config: TrainConfig, out_dir: str, backend,
-                 report=print) -> None:
+                 report=print, progress=None) -> None:
+        """`report(line)` prints a line; `progress(steps, label)` gives a context manager with
+        `update(text)` per step (a progress bar), or None for no bar."""
         self.a, self.feeds, self.config, self.out_dir, self.report = a, feeds, config, out_dir, report
+        self.progress = progress
         self.train_program = lower(a, training=True)
         self.eval_program = lower(a, training=False)
         self.shapes = {n: p.shape for n, p in self.train_program.params.items()}
@@ -127,6 +130,13 @@ class Trainer:
         return len(accs) - 1 - int(np.argmax(accs))
 
     def run_epoch(self, executor: Executor, epoch: int) -> tuple[float, float]:
+        if self.progress is None:
+            return self._run_epoch(executor, epoch, lambda text: None)
+        label = f"epoch {epoch + 1}/{self.config.epochs}"
+        with self.progress(self.feeds.steps("train", self.config.batch), label) as bar:
+            return self._run_epoch(executor, epoch, bar.update)
+
+    def _run_epoch(self, executor: Executor, epoch: int, tick) -> tuple[float, float]:
         total_loss = total_right = total_seen = 0.0
         for step, batch in enumerate(self.feeds.batches("train", self.config.batch, self.rng)):
             ctx = RunContext(train=True, rng=self.rng)
@@ -144,6 +154,7 @@ class Trainer:
             total_loss += loss * seen
             total_right += right
             total_seen += seen
+            tick(f"loss {total_loss / total_seen:.4f}  acc {total_right / total_seen:.2%}")
         return total_loss / max(total_seen, 1), total_right / max(total_seen, 1)
 
     def evaluate(self, split: str, params: dict | None = None) -> tuple[float, float]:

@@ -1,1 +1,399 @@
-"""(being written)"""
+"""Normalisation: batch, layer, instance and group norm, local response normalisation — CPU.
+
+Batch, instance and group norm share one core, as in the reference. The input is viewed as
+(A, K, B) so that sums over k are per (sample, channel) — NHWC (N, H·W, C), (N, C) as
+(N, 1, C), (N, C, L…) as (N·C, L…, 1) — and one kernel, `_moments`, gives Σu and Σu·v per
+(sample, channel) in float64. The ops differ only in how they pool those (N, C) sums into
+statistics: over the batch (batchnorm), not at all (instancenorm), over the channels of a
+group (groupnorm). Everything else is small (N, C) arithmetic, and the passes over the data
+are one fused multiply-add per element:
+
+    forward   y  = x · scale + shift                        (`_affine`)
+    backward  dx = dy · α + x · β + γ                       (`_affine2`)
+
+with scale, shift, α, β, γ per (sample, channel), from x̂ = (x − μ)·r, dx̂ = w·dy and
+dx = r·(dx̂ − mean dx̂ − x̂ · mean(dx̂·x̂)) over each pool. Backward saves x, not x̂.
+
+Layernorm normalises each sample over all its axes or the boundary's last one (W of an
+NHWC tensor: the view (N·H, W, C)); its weight is shaped like the boundary's normalised axes,
+so for `axes: all` on a 4-D input it is read in (H, W, C) order inside and its gradient
+returned as (C, H, W). LRN sums over neighbouring channels: the middle axis of `channel_view`.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .core import channel_view
+
+_0 = np.float32(0)
+
+
+# ---------------------------------------------------------------- kernels on (A, K, B) views
+@njit(parallel=True, fastmath=True, cache=True)
+def _moments(u, v):
+    """Σ_k u and Σ_k u·v for each (a, b), in float64."""
+    na, nk, nb = u.shape
+    s1, s2 = np.zeros((na, nb)), np.zeros((na, nb))
+    for a in prange(na):
+        if nb == 1:
+            t1, t2 = 0.0, 0.0
+            for k in range(nk):
+                p = np.float64(u[a, k, 0])
+                t1 += p
+                t2 += p * v[a, k, 0]
+            s1[a, 0], s2[a, 0] = t1, t2
+        else:
+            for k in range(nk):
+                for b in range(nb):
+                    p = np.float64(u[a, k, b])
+                    s1[a, b] += p
+                    s2[a, b] += p * v[a, k, b]
+    return s1, s2
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _affine(x, scale, shift, y):
+    """y = x · scale[a, b] + shift[a, b]."""
+    na, nk, nb = x.shape
+    for a in prange(na):
+        if nb == 1:
+            s, t = scale[a, 0], shift[a, 0]
+            for k in range(nk):
+                y[a, k, 0] = x[a, k, 0] * s + t
+        else:
+            for k in range(nk):
+                for b in range(nb):
+                    y[a, k, b] = x[a, k, b] * scale[a, b] + shift[a, b]
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _affine2(p, q, alpha, beta, gamma, out):
+    """out = p · alpha[a, b] + q · beta[a, b] + gamma[a, b]."""
+    na, nk, nb = p.shape
+    for a in prange(na):
+        if nb == 1:
+            s, t, u = alpha[a, 0], beta[a, 0], gamma[a, 0]
+            for k in range(nk):
+                out[a, k, 0] = p[a, k, 0] * s + q[a, k, 0] * t + u
+        else:
+            for k in range(nk):
+                for b in range(nb):
+                    out[a, k, b] = p[a, k, b] * alpha[a, b] + q[a, k, b] * beta[a, b] + gamma[a, b]
+
+
+# ---------------------------------------------------------------- shared core: per-channel pools
+def nc_view(x):
+    """x (contiguous) as (A, K, B) whose per-(a, b) sums over k are per (sample, channel)."""
+    n = len(x)
+    if x.ndim == 4:
+        return x.reshape(n, -1, x.shape[3])
+    if x.ndim == 2:
+        return x.reshape(n, 1, -1)
+    return x.reshape(n * x.shape[1], -1, 1)
+
+
+def channels(x) -> int:
+    return x.shape[3] if x.ndim == 4 else x.shape[1]
+
+
+def per_ab(p, x3, dtype):
+    """An (N, C) array (or one that broadcasts to it) as the (A, B) array of view x3."""
+    n_c = (x3.shape[0] * x3.shape[2] // (x3.shape[0] if x3.shape[2] > 1 else 1), )
+    del n_c
+    a, b = x3.shape[0], x3.shape[2]
+    return np.ascontiguousarray(np.broadcast_to(p, (len(p) if np.ndim(p) == 2 and len(p) > 1 else -1, 0)[0:0]
+                                                if False else p, dtype=dtype).reshape(a, b)
+
+
+def moments(u, v):
+    """Σu and Σu·v per (sample, channel): (N, C) float64 arrays."""
+    s1, s2 = _moments(nc_view(u), nc_view(v))
+    return s1.reshape(len(u), -1), s2.reshape(len(u), -1)
+
+
+class Pool:
+    """How per-(sample, channel) sums become statistics: `total` sums each pool and broadcasts
+    the sum back to (N, C); `count` is the number of values in a pool."""
+
+    def __init__(self, kind: str, x, groups: int = 1):
+        n, c = len(x), channels(x)
+        self.kind, self.groups, self.shape = kind, groups, (n, c)
+        per_channel = x.size // (n * c)
+        self.count = {"batch": n * per_channel, "instance": per_channel,
+                      "group": per_channel * (c // groups)}[kind]
+
+    def total(self, s):
+        if self.kind == "batch":
+            return np.broadcast_to(s.sum(axis=0), self.shape)
+        if self.kind == "group":
+            n, c = self.shape
+            return np.repeat(s.reshape(n, self.groups, -1).sum(axis=2), c // self.groups, axis=1)
+        return s
+
+
+def batch_statistics(x, pool: Pool, eps: float):
+    """mean and 1/σ per (sample, channel), biased variance over each pool (float64)."""
+    s1, s2 = moments(x, x)
+    mean = pool.total(s1) / pool.count
+    var = np.maximum(pool.total(s2) / pool.count - mean * mean, 0)
+    return mean, 1 / np.sqrt(var + eps)
+
+
+def ab(p, x3, shape, dtype):
+    """A per-(sample, channel) value (anything broadcasting to (N, C)) as view x3's (A, B) array."""
+    return np.ascontiguousarray(np.broadcast_to(p, shape), dtype=dtype).reshape(x3.shape[0], x3.shape[2])
+
+
+def normalise(x, mean, inv_std, weight, bias):
+    """weight · (x − mean) · inv_std + bias, per (sample, channel): one pass."""
+    x = np.ascontiguousarray(x)
+    scale = inv_std if weight is None else inv_std * weight
+    shift = -mean * scale if bias is None else bias - mean * scale
+    x3, y = nc_view(x), np.empty_like(x)
+    shape = (len(x), channels(x))
+    _affine(x3, ab(scale, x3, shape, x.dtype), ab(shift, x3, shape, x.dtype), nc_view(y))
+    return y
+
+
+def normalise_bwd(saved, dy):
+    """[dx], [dweight, dbias] of `normalise`; `pool` None when mean and σ were constants."""
+    x, mean, inv_std, weight, pool = saved
+    dy = np.ascontiguousarray(dy)
+    t1, t2 = moments(dy, x)                              # Σdy, Σdy·x per (sample, channel)
+    dy_xhat = inv_std * (t2 - mean * t1)                 # Σdy·x̂
+    w = 1.0 if weight is None else weight.astype(np.float64)
+    alpha = inv_std * w
+    dy3, x3, dx = nc_view(dy), nc_view(x), np.empty_like(dy)
+    shape = (len(x), channels(x))
+    if pool is None:
+        _affine(dy3, ab(alpha, x3, shape, dy.dtype), np.zeros((x3.shape[0], x3.shape[2]), dy.dtype), nc_view(dx))
+    else:
+        mean_dxhat = pool.total(w * t1) / pool.count
+        mean_dxhat_xhat = pool.total(w * dy_xhat) / pool.count
+        beta = -inv_std * inv_std * mean_dxhat_xhat
+        gamma = -inv_std * mean_dxhat - beta * mean
+        _affine2(dy3, x3, ab(alpha, x3, shape, dy.dtype), ab(beta, x3, shape, dy.dtype),
+                 ab(gamma, x3, shape, dy.dtype), nc_view(dx))
+    if weight is None:
+        return [dx], [None, None]
+    return [dx], [dy_xhat.sum(axis=0).astype(weight.dtype), t1.sum(axis=0).astype(weight.dtype)]
+
+
+# ---------------------------------------------------------------- batchnorm
+def batchnorm_fwd(xs, ps, attrs, ctx):
+    x, = xs
+    weight, bias, running_mean, running_var = ps
+    x = np.ascontiguousarray(x)
+    if ctx.train:
+        if x.size // channels(x) < 2:
+            raise ValueError(f"batchnorm in training needs more than 1 value per channel, got input {x.shape}")
+        pool = Pool("batch", x)
+        mean, inv_std = batch_statistics(x, pool, attrs["eps"])
+        # PyTorch's update, in place, with the unbiased batch variance
+        momentum, m = attrs["momentum"], pool.count
+        var = 1 / inv_std[0] ** 2 - attrs["eps"]
+        running_mean[...] = (1 - momentum) * running_mean + momentum * mean[0]
+        running_var[...] = (1 - momentum) * running_var + momentum * var * m / (m - 1)
+    else:
+        pool = None                                      # running statistics are constants
+        mean = running_mean.astype(np.float64)
+        inv_std = 1 / np.sqrt(running_var.astype(np.float64) + attrs["eps"])
+    y = normalise(x, mean, inv_std, weight, bias)
+    return y, (x, mean, inv_std, weight, pool)
+
+
+def batchnorm_bwd(saved, dy, attrs):
+    dxs, (dweight, dbias) = normalise_bwd(saved, dy)
+    return dxs, [dweight, dbias, None, None]
+
+
+# ---------------------------------------------------------------- instancenorm, groupnorm
+def _standardise_op(x, weight, bias, pool, eps):
+    mean, inv_std = batch_statistics(x, pool, eps)
+    return normalise(x, mean, inv_std, weight, bias), (x, mean, inv_std, weight, pool)
+
+
+def instancenorm_fwd(xs, ps, attrs, ctx):
+    x, = xs
+    if x.ndim < 3:
+        raise ValueError(f"instancenorm needs spatial axes (N, C, …), got input {x.shape}")
+    x = np.ascontiguousarray(x)
+    return _standardise_op(x, *ps, Pool("instance", x), attrs["eps"])
+
+
+def groupnorm_fwd(xs, ps, attrs, ctx):
+    x, = xs
+    groups = attrs["groups"]
+    if channels(x) % groups:
+        raise ValueError(f"groupnorm: groups={groups} must divide the {channels(x)} channels")
+    x = np.ascontiguousarray(x)
+    return _standardise_op(x, *ps, Pool("group", x, groups), attrs["eps"])
+
+
+def instancenorm_bwd(saved, dy, attrs):
+    return normalise_bwd(saved, dy)
+
+
+groupnorm_bwd = instancenorm_bwd
+
+
+# ---------------------------------------------------------------- layernorm
+@njit(parallel=True, fastmath=True, cache=True)
+def _layernorm_affine(x, mean, inv_std, weight, bias, y):
+    """y = (x − mean[a, b]) · inv_std[a, b] · weight[k] + bias[k]."""
+    na, nk, nb = x.shape
+    for a in prange(na):
+        for k in range(nk):
+            for b in range(nb):
+                y[a, k, b] = (x[a, k, b] - mean[a, b]) * inv_std[a, b] * weight[k] + bias[k]
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _layernorm_bwd(dy, x, mean, inv_std, weight, dx):
+    """dx = r · (dx̂ − mean_k dx̂ − x̂ · mean_k(dx̂ · x̂)), dx̂ = dy · weight[k], per (a, b)."""
+    na, nk, nb = x.shape
+    for a in prange(na):
+        s1, s2 = np.zeros(nb), np.zeros(nb)
+        for k in range(nk):
+            for b in range(nb):
+                g = np.float64(dy[a, k, b] * weight[k])
+                s1[b] += g
+                s2[b] += g * ((x[a, k, b] - mean[a, b]) * inv_std[a, b])
+        m1 = (s1 / nk).astype(x.dtype)
+        m2 = (s2 / nk).astype(x.dtype)
+        for k in range(nk):
+            for b in range(nb):
+                xhat = (x[a, k, b] - mean[a, b]) * inv_std[a, b]
+                dx[a, k, b] = inv_std[a, b] * (dy[a, k, b] * weight[k] - m1[b] - xhat * m2[b])
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _layernorm_param_grads(dy, x, mean, inv_std, dweight, dbias):
+    """dweight[k] = Σ dy · x̂, dbias[k] = Σ dy over (a, b)."""
+    na, nk, nb = x.shape
+    for k in prange(nk):
+        t1, t2 = 0.0, 0.0
+        for a in range(na):
+            for b in range(nb):
+                g = np.float64(dy[a, k, b])
+                t1 += g
+                t2 += g * ((x[a, k, b] - mean[a, b]) * inv_std[a, b])
+        dbias[k], dweight[k] = t1, t2
+
+
+def layernorm_view(x, axes: str):
+    """(A, K, B): statistics per (a, b) over k, the weight indexed by k."""
+    if axes == "all":
+        return x.reshape(len(x), -1, 1)
+    if x.ndim == 4:                                      # the boundary's last axis: W of NHWC
+        n, h, w, c = x.shape
+        return x.reshape(n * h, w, c)
+    return x.reshape(-1, x.shape[-1], 1)
+
+
+def layernorm_weight(p, x, axes: str):
+    """A layernorm parameter (boundary shape) flat in the order k runs inside."""
+    if axes == "all" and x.ndim == 4:
+        p = p.transpose(1, 2, 0)                         # (C, H, W) → (H, W, C)
+    return np.ascontiguousarray(p).reshape(-1)
+
+
+def layernorm_param_grad(g, x, axes: str):
+    """The flat gradient of a layernorm parameter back in its boundary shape."""
+    if axes == "all" and x.ndim == 4:
+        n, h, w, c = x.shape
+        return np.ascontiguousarray(g.reshape(h, w, c).transpose(2, 0, 1))
+    return g.reshape(x.shape[1:] if axes == "all" else x.shape[-1:])
+
+
+def layernorm_fwd(xs, ps, attrs, ctx):
+    x, = xs
+    weight, bias = ps
+    axes = attrs["axes"]
+    x = np.ascontiguousarray(x)
+    x3, y = layernorm_view(x, axes), np.empty_like(x)
+    s1, s2 = _moments(x3, x3)
+    k = x3.shape[1]
+    mean = s1 / k
+    inv_std = 1 / np.sqrt(np.maximum(s2 / k - mean * mean, 0) + attrs["eps"])
+    mean, inv_std = mean.astype(x.dtype), inv_std.astype(x.dtype)
+    if weight is None:
+        _affine(x3, inv_std, -mean * inv_std, layernorm_view(y, axes))
+    else:
+        _layernorm_affine(x3, mean, inv_std, layernorm_weight(weight, x, axes),
+                          layernorm_weight(bias, x, axes), layernorm_view(y, axes))
+    return y, (x, mean, inv_std, weight)
+
+
+def layernorm_bwd(saved, dy, attrs):
+    x, mean, inv_std, weight = saved
+    axes = attrs["axes"]
+    x3, dy3 = layernorm_view(x, axes), layernorm_view(np.ascontiguousarray(dy), axes)
+    k = x3.shape[1]
+    w = np.ones(k, x.dtype) if weight is None else layernorm_weight(weight, x, axes)
+    dx = np.empty(x.shape, dy.dtype)
+    _layernorm_bwd(dy3, x3, mean, inv_std, w, layernorm_view(dx, axes))
+    if weight is None:
+        return [dx], [None, None]
+    dweight, dbias = np.empty(k, weight.dtype), np.empty(k, weight.dtype)
+    _layernorm_param_grads(dy3, x3, mean, inv_std, dweight, dbias)
+    return [dx], [layernorm_param_grad(dweight, x, axes), layernorm_param_grad(dbias, x, axes)]
+
+
+# ---------------------------------------------------------------- local response norm
+@njit(parallel=True, fastmath=True, cache=True)
+def _lrn_fwd(x, size, alpha, beta, k, y, scale):
+    """scale = k + α/size · Σ x² over channels c − size//2 … c + (size−1)//2; y = x · scale^−β."""
+    na, nc, nb = x.shape
+    before, after = size // 2, (size - 1) // 2
+    coef = alpha / size
+    for a in prange(na):
+        for c in range(nc):
+            lo, hi = max(c - before, 0), min(c + after, nc - 1)
+            for b in range(nb):
+                s = _0
+                for j in range(lo, hi + 1):
+                    s += x[a, j, b] * x[a, j, b]
+                sc = k + coef * s
+                scale[a, c, b] = sc
+                y[a, c, b] = x[a, c, b] * sc ** -beta
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _lrn_bwd(x, scale, dy, size, alpha, beta, dx):
+    """x[i]² enters the scales of channels i − (size−1)//2 … i + size//2: the mirrored window."""
+    na, nc, nb = x.shape
+    before, after = size // 2, (size - 1) // 2
+    coef = 2 * alpha / size
+    for a in prange(na):
+        dscale = np.empty((nc, nb), x.dtype)
+        for c in range(nc):
+            for b in range(nb):
+                dscale[c, b] = -beta * dy[a, c, b] * x[a, c, b] * scale[a, c, b] ** (-beta - 1)
+        for i in range(nc):
+            lo, hi = max(i - after, 0), min(i + before, nc - 1)
+            for b in range(nb):
+                s = _0
+                for c in range(lo, hi + 1):
+                    s += dscale[c, b]
+                dx[a, i, b] = dy[a, i, b] * scale[a, i, b] ** -beta + coef * x[a, i, b] * s
+
+
+def lrn_fwd(xs, ps, attrs, ctx):
+    """y = x / (k + α/size · Σ x² over `size` channels around c)^β, as PyTorch's LocalResponseNorm."""
+    x = np.ascontiguousarray(xs[0])
+    y, scale = np.empty_like(x), np.empty_like(x)
+    f = x.dtype.type
+    _lrn_fwd(channel_view(x), attrs["size"], f(attrs["alpha"]), f(attrs["beta"]), f(attrs["k"]),
+             channel_view(y), channel_view(scale))
+    return y, (x, scale)
+
+
+def lrn_bwd(saved, dy, attrs):
+    x, scale = saved
+    dx = np.empty(x.shape, dy.dtype)
+    f = x.dtype.type
+    _lrn_bwd(channel_view(x), channel_view(scale), channel_view(np.ascontiguousarray(dy)), attrs["size"],
+             f(attrs["alpha"]), f(attrs["beta"]), channel_view(dx))
+    return [dx], []

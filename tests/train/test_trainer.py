@@ -151,7 +151,8 @@ def test_ctrl_c_leaves_a_loadable_checkpoint(tmp_path, monkeypatch):
 
 def test_spec_train_section_and_flags(tmp_path):
     spec = tmp_path / "net.yaml"
-    spec.write_text((ROOT / "specs" / "lenet5.yaml").read_text() + "\ntrain: {epochs: 1, optimizer: sgd, lr: 0.05}\n")
+    spec.write_text((ROOT / "tests" / "specs" / "tiny" / "mlp.yaml").read_text()
+                    + "train: {epochs: 1, optimizer: sgd, lr: 0.05}\n")
     result = cnnc("train", spec, "--checkpoint", tmp_path / "run", "--backend", "reference", "--lr", "0.02")
     assert result.exit_code == 0, result.output
     assert "for 1 epochs, sgd lr 0.02" in result.output
