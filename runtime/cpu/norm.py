@@ -97,15 +97,6 @@ def channels(x) -> int:
     return x.shape[3] if x.ndim == 4 else x.shape[1]
 
 
-def per_ab(p, x3, dtype):
-    """An (N, C) array (or one that broadcasts to it) as the (A, B) array of view x3."""
-    n_c = (x3.shape[0] * x3.shape[2] // (x3.shape[0] if x3.shape[2] > 1 else 1), )
-    del n_c
-    a, b = x3.shape[0], x3.shape[2]
-    return np.ascontiguousarray(np.broadcast_to(p, (len(p) if np.ndim(p) == 2 and len(p) > 1 else -1, 0)[0:0]
-                                                if False else p, dtype=dtype).reshape(a, b)
-
-
 def moments(u, v):
     """Σu and Σu·v per (sample, channel): (N, C) float64 arrays."""
     s1, s2 = _moments(nc_view(u), nc_view(v))
@@ -132,12 +123,11 @@ class Pool:
         return s
 
 
-def batch_statistics(x, pool: Pool, eps: float):
-    """mean and 1/σ per (sample, channel), biased variance over each pool (float64)."""
+def batch_statistics(x, pool: Pool):
+    """mean and biased variance per (sample, channel) over each pool (float64)."""
     s1, s2 = moments(x, x)
     mean = pool.total(s1) / pool.count
-    var = np.maximum(pool.total(s2) / pool.count - mean * mean, 0)
-    return mean, 1 / np.sqrt(var + eps)
+    return mean, np.maximum(pool.total(s2) / pool.count - mean * mean, 0)
 
 
 def ab(p, x3, shape, dtype):
@@ -189,16 +179,15 @@ def batchnorm_fwd(xs, ps, attrs, ctx):
         if x.size // channels(x) < 2:
             raise ValueError(f"batchnorm in training needs more than 1 value per channel, got input {x.shape}")
         pool = Pool("batch", x)
-        mean, inv_std = batch_statistics(x, pool, attrs["eps"])
+        mean, var = batch_statistics(x, pool)
         # PyTorch's update, in place, with the unbiased batch variance
         momentum, m = attrs["momentum"], pool.count
-        var = 1 / inv_std[0] ** 2 - attrs["eps"]
         running_mean[...] = (1 - momentum) * running_mean + momentum * mean[0]
-        running_var[...] = (1 - momentum) * running_var + momentum * var * m / (m - 1)
+        running_var[...] = (1 - momentum) * running_var + momentum * var[0] * m / (m - 1)
     else:
         pool = None                                      # running statistics are constants
-        mean = running_mean.astype(np.float64)
-        inv_std = 1 / np.sqrt(running_var.astype(np.float64) + attrs["eps"])
+        mean, var = running_mean.astype(np.float64), running_var.astype(np.float64)
+    inv_std = 1 / np.sqrt(var + attrs["eps"])
     y = normalise(x, mean, inv_std, weight, bias)
     return y, (x, mean, inv_std, weight, pool)
 
@@ -210,7 +199,8 @@ def batchnorm_bwd(saved, dy, attrs):
 
 # ---------------------------------------------------------------- instancenorm, groupnorm
 def _standardise_op(x, weight, bias, pool, eps):
-    mean, inv_std = batch_statistics(x, pool, eps)
+    mean, var = batch_statistics(x, pool)
+    inv_std = 1 / np.sqrt(var + eps)
     return normalise(x, mean, inv_std, weight, bias), (x, mean, inv_std, weight, pool)
 
 
