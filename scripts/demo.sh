@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: set up, then compile the model zoo (tables, JSON, folded views)
-# and draw diagrams of it.
+# and draw diagrams of it; train LeNet-5 on the bundled digits.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
@@ -30,6 +30,10 @@ echo "== diagrams (out/*.svg)"
 $cnnc draw specs/googlenet.yaml -o out/googlenet.svg --rankdir LR --detail shapes
 $cnnc draw specs/resnet152.yaml -o out/resnet152_collapsed.svg --collapse --detail shapes
 $cnnc draw specs/lenet5.yaml -o out/lenet5.png --detail full
+echo
+echo "== train LeNet-5 on the bundled digits, then run the best checkpoint on the test split"
+$cnnc train specs/lenet5.yaml --checkpoint out/lenet5
+$cnnc infer specs/lenet5.yaml --weights out/lenet5/best.npz --data digits --split test
 echo
 echo "== a broken spec is reported like a compiler does (exit 1 expected)"
 if $cnnc compile tests/specs/bad/many_errors.yaml; then exit 1; fi

@@ -79,16 +79,16 @@ def _dot4x4(a0, a1, a2, a3, b0, b1, b2, b3, length):
 
 
 @kernel
-def conv_rows(x, wmat, bias, y, kh, kw, sh, sw, dh, dw, pt, pl):
+def conv_rows(x, wmat, bias, y, kh, kw, sh, sw, dh, dw, pt, pl, threads):
     """y[n, oh, ow, g·Og + o] = bias + Σ_(i, j, c) x[n, oh·sh + i·dh − pt, ow·sw + j·dw − pl, g·Cg + c]
-    · wmat[g, o, (i, j, c)]; x (N, H, W, C), wmat (G, Og, kh·kw·Cg), y (N, Ho, Wo, G·Og)."""
+    · wmat[g, o, (i, j, c)]; x (N, H, W, C), wmat (G, Og, kh·kw·Cg), y (N, Ho, Wo, G·Og); output rows
+    are dealt out round-robin to `threads` workers."""
     n_img, _, _, c_in = x.shape
     _, ho, wo, _ = y.shape
     groups, og, taps = wmat.shape
     cg = c_in // groups
     rows = n_img * ho
-    threads = min(get_num_threads(), rows)
-    for k in prange(threads):
+    for k in prange(threads):                            # one staging buffer per thread
         buf = np.empty((wo, taps), x.dtype)
         for r in range(k, rows, threads):
             n = r // ho
@@ -277,7 +277,7 @@ def conv_forward(x, w, bias, stride, pads, dilation, groups):
     y = np.empty((x.shape[0], ho, wo, o), x.dtype)
     bias = np.zeros(o, x.dtype) if bias is None else bias
     conv_rows(np.ascontiguousarray(x), weight_rows(w, groups), bias, y, kh, kw, *stride, *dilation,
-              pads[0][0], pads[1][0])
+              pads[0][0], pads[1][0], threads_for(x.shape[0] * ho))
     return y
 
 
@@ -294,7 +294,7 @@ def conv_backward(x, w, dy, stride, pads, dilation, groups):
         (ti, di, pi), (tj, dj, pj) = rows, cols
         out = np.empty((g.shape[0], *out_hw, x.shape[3]), g.dtype)
         wt = transposed_rows(w[np.ix_(ti, tj)], groups)
-        conv_rows(g, wt, zeros, out, len(ti), len(tj), 1, 1, di, dj, pi, pj)
+        conv_rows(g, wt, zeros, out, len(ti), len(tj), 1, 1, di, dj, pi, pj, threads_for(g.shape[0] * out_hw[0]))
         return out
 
     dx = input_grad(dy, x.shape, stride, pads, dilation, (kh, kw), correlate)
