@@ -204,7 +204,8 @@ def user_errors():
 @click.option("--checkpoint", "out_dir", type=click.Path(file_okay=False),
               help="directory for best.npz, last.npz, history.json, curve.png (default runs/<spec name>)")
 @click.option("--resume", is_flag=True, help="continue from <checkpoint>/last.npz")
-@click.option("--backend", type=click.Choice(["reference"]), default="reference", show_default=True)
+@click.option("--backend", type=click.Choice(["cpu", "reference"]), default="cpu", show_default=True,
+              help="cpu: Numba kernels; reference: the NumPy oracle")
 @reports_spec_errors
 def train_cmd(spec, out_dir, resume, backend, **flags):
     """Train SPEC on a dataset; write checkpoints, history.json and a learning curve."""
@@ -249,7 +250,8 @@ def train_cmd(spec, out_dir, resume, backend, **flags):
 @click.option("--output", "output_path", type=click.Path(dir_okay=False),
               help="write the network's output here (.npy); without it, predictions are printed")
 @click.option("--batch", type=click.IntRange(min=1), default=256, show_default=True)
-@click.option("--backend", type=click.Choice(["reference"]), default="reference", show_default=True)
+@click.option("--backend", type=click.Choice(["cpu", "reference"]), default="cpu", show_default=True,
+              help="cpu: Numba kernels; reference: the NumPy oracle")
 @reports_spec_errors
 def infer_cmd(spec, weights, data, split, input_path, output_path, batch, backend):
     """Run SPEC with trained weights: accuracy on a dataset, or raw arrays in and out."""

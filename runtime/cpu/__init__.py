@@ -25,7 +25,7 @@ def kernels() -> dict[str, tuple]:
     for family in _FAMILIES:
         module = importlib.import_module(f"{__name__}.{family}")
         for name in dir(module):
-            if name.endswith("_fwd") and hasattr(module, name[:-4] + "_bwd"):
+            if name.endswith("_fwd") and not name.startswith("_") and hasattr(module, name[:-4] + "_bwd"):
                 out[name[:-4]] = (getattr(module, name), getattr(module, name[:-4] + "_bwd"))
     return out
 

@@ -21,12 +21,18 @@ returned as (C, H, W). LRN sums over neighbouring channels: the middle axis of `
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
 from .core import channel_view
 
-_0 = np.float32(0)
+_0, _1 = np.float32(0), np.float32(1)
+
+
+def slices(rows: int) -> int:
+    """How many slices a kernel that needs scratch space cuts its rows into (one scratch each)."""
+    return min(rows, 4 * numba.get_num_threads())
 
 
 # ---------------------------------------------------------------- kernels on (A, K, B) views
@@ -234,42 +240,71 @@ def _layernorm_affine(x, mean, inv_std, weight, bias, y):
     """y = (x − mean[a, b]) · inv_std[a, b] · weight[k] + bias[k]."""
     na, nk, nb = x.shape
     for a in prange(na):
-        for k in range(nk):
-            for b in range(nb):
-                y[a, k, b] = (x[a, k, b] - mean[a, b]) * inv_std[a, b] * weight[k] + bias[k]
+        if nb == 1:                                  # a loop over k, not 1-long loops over b
+            m, r = mean[a, 0], inv_std[a, 0]
+            for k in range(nk):
+                y[a, k, 0] = (x[a, k, 0] - m) * r * weight[k] + bias[k]
+        else:
+            for k in range(nk):
+                for b in range(nb):
+                    y[a, k, b] = (x[a, k, b] - mean[a, b]) * inv_std[a, b] * weight[k] + bias[k]
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def _layernorm_bwd(dy, x, mean, inv_std, weight, dx):
-    """dx = r · (dx̂ − mean_k dx̂ − x̂ · mean_k(dx̂ · x̂)), dx̂ = dy · weight[k], per (a, b)."""
+def _layernorm_bwd(dy, x, mean, inv_std, weight, parts, dx):
+    """dx = r · (dx̂ − mean_k dx̂ − x̂ · mean_k(dx̂ · x̂)), dx̂ = dy · weight[k], per (a, b);
+    `parts` slices of a share their scratch rows."""
     na, nk, nb = x.shape
-    for a in prange(na):
-        s1, s2 = np.zeros(nb), np.zeros(nb)
-        for k in range(nk):
+    for p in prange(parts):
+        s1, s2 = np.empty(nb, x.dtype), np.empty(nb, x.dtype)
+        for a in range(p * na // parts, (p + 1) * na // parts):
+            if nb == 1:
+                m, r = mean[a, 0], inv_std[a, 0]
+                t1, t2 = 0.0, 0.0
+                for k in range(nk):
+                    g = np.float64(dy[a, k, 0] * weight[k])
+                    t1 += g
+                    t2 += g * ((x[a, k, 0] - m) * r)
+                m1, m2 = x.dtype.type(t1 / nk), x.dtype.type(t2 / nk)
+                for k in range(nk):
+                    dx[a, k, 0] = r * (dy[a, k, 0] * weight[k] - m1 - (x[a, k, 0] - m) * r * m2)
+                continue
+            s1[:] = 0
+            s2[:] = 0
+            for k in range(nk):
+                for b in range(nb):
+                    g = dy[a, k, b] * weight[k]
+                    s1[b] += g
+                    s2[b] += g * ((x[a, k, b] - mean[a, b]) * inv_std[a, b])
             for b in range(nb):
-                g = np.float64(dy[a, k, b] * weight[k])
-                s1[b] += g
-                s2[b] += g * ((x[a, k, b] - mean[a, b]) * inv_std[a, b])
-        m1 = (s1 / nk).astype(x.dtype)
-        m2 = (s2 / nk).astype(x.dtype)
-        for k in range(nk):
-            for b in range(nb):
-                xhat = (x[a, k, b] - mean[a, b]) * inv_std[a, b]
-                dx[a, k, b] = inv_std[a, b] * (dy[a, k, b] * weight[k] - m1[b] - xhat * m2[b])
+                s1[b] /= nk
+                s2[b] /= nk
+            for k in range(nk):
+                for b in range(nb):
+                    xhat = (x[a, k, b] - mean[a, b]) * inv_std[a, b]
+                    dx[a, k, b] = inv_std[a, b] * (dy[a, k, b] * weight[k] - s1[b] - xhat * s2[b])
 
 
 @njit(parallel=True, fastmath=True, cache=True)
 def _layernorm_param_grads(dy, x, mean, inv_std, dweight, dbias):
-    """dweight[k] = Σ dy · x̂, dbias[k] = Σ dy over (a, b)."""
+    """Σ dy · x̂ and Σ dy over (a, b) for each k: partial sums over P slices of a (rows stay
+    contiguous), then their total. dweight, dbias: (P, K) float64, zeroed."""
     na, nk, nb = x.shape
-    for k in prange(nk):
-        t1, t2 = 0.0, 0.0
-        for a in range(na):
-            for b in range(nb):
-                g = np.float64(dy[a, k, b])
-                t1 += g
-                t2 += g * ((x[a, k, b] - mean[a, b]) * inv_std[a, b])
-        dbias[k], dweight[k] = t1, t2
+    parts = dweight.shape[0]
+    for p in prange(parts):
+        for a in range(p * na // parts, (p + 1) * na // parts):
+            if nb == 1:
+                m, r = mean[a, 0], inv_std[a, 0]
+                for k in range(nk):
+                    g = np.float64(dy[a, k, 0])
+                    dbias[p, k] += g
+                    dweight[p, k] += g * ((x[a, k, 0] - m) * r)
+                continue
+            for k in range(nk):
+                for b in range(nb):
+                    g = np.float64(dy[a, k, b])
+                    dbias[p, k] += g
+                    dweight[p, k] += g * ((x[a, k, b] - mean[a, b]) * inv_std[a, b])
 
 
 def layernorm_view(x, axes: str):
@@ -289,12 +324,12 @@ def layernorm_weight(p, x, axes: str):
     return np.ascontiguousarray(p).reshape(-1)
 
 
-def layernorm_param_grad(g, x, axes: str):
-    """The flat gradient of a layernorm parameter back in its boundary shape."""
+def layernorm_param_grad(g, shape, x, axes: str):
+    """The flat gradient of a layernorm parameter back in its boundary `shape`."""
     if axes == "all" and x.ndim == 4:
-        n, h, w, c = x.shape
+        c, h, w = shape
         return np.ascontiguousarray(g.reshape(h, w, c).transpose(2, 0, 1))
-    return g.reshape(x.shape[1:] if axes == "all" else x.shape[-1:])
+    return g.reshape(shape)
 
 
 def layernorm_fwd(xs, ps, attrs, ctx):
@@ -323,67 +358,114 @@ def layernorm_bwd(saved, dy, attrs):
     k = x3.shape[1]
     w = np.ones(k, x.dtype) if weight is None else layernorm_weight(weight, x, axes)
     dx = np.empty(x.shape, dy.dtype)
-    _layernorm_bwd(dy3, x3, mean, inv_std, w, layernorm_view(dx, axes))
+    parts = slices(len(x3))
+    _layernorm_bwd(dy3, x3, mean, inv_std, w, parts, layernorm_view(dx, axes))
     if weight is None:
         return [dx], [None, None]
-    dweight, dbias = np.empty(k, weight.dtype), np.empty(k, weight.dtype)
+    dweight, dbias = np.zeros((parts, k)), np.zeros((parts, k))
     _layernorm_param_grads(dy3, x3, mean, inv_std, dweight, dbias)
-    return [dx], [layernorm_param_grad(dweight, x, axes), layernorm_param_grad(dbias, x, axes)]
+    return [dx], [layernorm_param_grad(g.sum(axis=0).astype(weight.dtype), weight.shape, x, axes)
+                  for g in (dweight, dbias)]
 
 
 # ---------------------------------------------------------------- local response norm
-@njit(parallel=True, fastmath=True, cache=True)
-def _lrn_fwd(x, size, alpha, beta, k, y, scale):
-    """scale = k + α/size · Σ x² over channels c − size//2 … c + (size−1)//2; y = x · scale^−β."""
-    na, nc, nb = x.shape
-    before, after = size // 2, (size - 1) // 2
-    coef = alpha / size
-    for a in prange(na):
-        for c in range(nc):
-            lo, hi = max(c - before, 0), min(c + after, nc - 1)
-            for b in range(nb):
-                s = _0
-                for j in range(lo, hi + 1):
-                    s += x[a, j, b] * x[a, j, b]
-                sc = k + coef * s
-                scale[a, c, b] = sc
-                y[a, c, b] = x[a, c, b] * sc ** -beta
+_THREE_QUARTERS = np.float32(0.75)
+
+
+@njit(inline="always", fastmath=True, cache=True)
+def _pow_neg(s, a, beta, out):
+    """out = s[a]^−β; AlexNet's β = 3/4 by square roots (vectorised), others by libm's pow.
+    (The test stays outside the loops: inside, the compiler would evaluate both sides.)
+    Rows are passed as (array, index), not as views: a view costs two atomic reference counts."""
+    if beta == _THREE_QUARTERS:
+        for i in range(s.shape[1]):
+            r = np.sqrt(s[a, i])
+            out[i] = _1 / (r * np.sqrt(r))
+    else:
+        for i in range(s.shape[1]):
+            out[i] = s[a, i] ** -beta
+
+
+@njit(inline="always", fastmath=True, cache=True)
+def _window_sums(v, a, nc, nb, before, after, square, cum, out):
+    """out[c·nb + b] = Σ v[a, j·nb + b] (squared if `square`) over channels j = c − before … c + after
+    within 0 … nc − 1: rows of flat (C, B) values. By a float64 running sum over channels,
+    cum[(c + 1)·nb + b] = Σ_{j ≤ c}: two passes whatever the window (short rows stay cheap)."""
+    for b in range(nb):
+        cum[b] = 0
+    for c in range(nc):
+        for b in range(nb):
+            t = v[a, c * nb + b]
+            cum[(c + 1) * nb + b] = cum[c * nb + b] + (t * t if square else t)
+    for c in range(nc):
+        lo, hi = max(c - before, 0) * nb, (min(c + after, nc - 1) + 1) * nb
+        for b in range(nb):
+            out[c * nb + b] = cum[hi + b] - cum[lo + b]
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def _lrn_bwd(x, scale, dy, size, alpha, beta, dx):
-    """x[i]² enters the scales of channels i − (size−1)//2 … i + size//2: the mirrored window."""
-    na, nc, nb = x.shape
-    before, after = size // 2, (size - 1) // 2
-    coef = 2 * alpha / size
-    for a in prange(na):
-        dscale = np.empty((nc, nb), x.dtype)
-        for c in range(nc):
-            for b in range(nb):
-                dscale[c, b] = -beta * dy[a, c, b] * x[a, c, b] * scale[a, c, b] ** (-beta - 1)
-        for i in range(nc):
-            lo, hi = max(i - after, 0), min(i + before, nc - 1)
-            for b in range(nb):
-                s = _0
-                for c in range(lo, hi + 1):
-                    s += dscale[c, b]
-                dx[a, i, b] = dy[a, i, b] * scale[a, i, b] ** -beta + coef * x[a, i, b] * s
+def _lrn_fwd(x, nc, size, coef, beta, k, parts, y, scale):
+    """scale = k + coef · Σ x² over channels c − size//2 … c + (size−1)//2; y = x · scale^−β.
+    x: (A, C·B) rows; `parts` slices of a share their scratch rows."""
+    na, n = x.shape
+    nb = n // nc
+    for p in prange(parts):
+        cum, acc, power = np.empty(n + nb), np.empty(n, x.dtype), np.empty(n, x.dtype)
+        for a in range(p * na // parts, (p + 1) * na // parts):
+            if nb == 1:                # NHWC: a literal 1 lets the compiler drop the loops over b
+                _window_sums(x, a, nc, 1, size // 2, (size - 1) // 2, True, cum, acc)
+            else:
+                _window_sums(x, a, nc, nb, size // 2, (size - 1) // 2, True, cum, acc)
+            for i in range(n):
+                scale[a, i] = k + coef * acc[i]
+            _pow_neg(scale, a, beta, power)
+            for i in range(n):
+                y[a, i] = x[a, i] * power[i]
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _lrn_bwd(x, scale, dy, nc, size, coef, beta, parts, dx):
+    """x[i]² enters the scales of channels i − (size−1)//2 … i + size//2: the mirrored window.
+    coef = 2α/size."""
+    na, n = x.shape
+    nb = n // nc
+    for p in prange(parts):
+        cum, acc = np.empty(n + nb), np.empty(n, x.dtype)
+        power, dscale = np.empty(n, x.dtype), np.empty((1, n), x.dtype)
+        for a in range(p * na // parts, (p + 1) * na // parts):
+            _pow_neg(scale, a, beta, power)                                # scale^−β
+            for i in range(n):
+                dscale[0, i] = -beta * dy[a, i] * x[a, i] * power[i] / scale[a, i]
+            if nb == 1:
+                _window_sums(dscale, 0, nc, 1, (size - 1) // 2, size // 2, False, cum, acc)
+            else:
+                _window_sums(dscale, 0, nc, nb, (size - 1) // 2, size // 2, False, cum, acc)
+            for i in range(n):
+                dx[a, i] = dy[a, i] * power[i] + coef * x[a, i] * acc[i]
+
+
+def lrn_rows(x):
+    """x as (A, C·B) rows of `channel_view`."""
+    a, c, b = channel_view(x).shape
+    return x.reshape(a, c * b)
 
 
 def lrn_fwd(xs, ps, attrs, ctx):
     """y = x / (k + α/size · Σ x² over `size` channels around c)^β, as PyTorch's LocalResponseNorm."""
     x = np.ascontiguousarray(xs[0])
     y, scale = np.empty_like(x), np.empty_like(x)
-    f = x.dtype.type
-    _lrn_fwd(channel_view(x), attrs["size"], f(attrs["alpha"]), f(attrs["beta"]), f(attrs["k"]),
-             channel_view(y), channel_view(scale))
+    f, rows = x.dtype.type, lrn_rows(x)
+    size = attrs["size"]
+    _lrn_fwd(rows, channel_view(x).shape[1], size, f(attrs["alpha"] / size), f(attrs["beta"]), f(attrs["k"]),
+             slices(len(rows)), lrn_rows(y), lrn_rows(scale))
     return y, (x, scale)
 
 
 def lrn_bwd(saved, dy, attrs):
     x, scale = saved
     dx = np.empty(x.shape, dy.dtype)
-    f = x.dtype.type
-    _lrn_bwd(channel_view(x), channel_view(scale), channel_view(np.ascontiguousarray(dy)), attrs["size"],
-             f(attrs["alpha"]), f(attrs["beta"]), channel_view(dx))
+    f, rows = x.dtype.type, lrn_rows(x)
+    size = attrs["size"]
+    _lrn_bwd(rows, lrn_rows(scale), lrn_rows(np.ascontiguousarray(dy)), channel_view(x).shape[1], size,
+             f(2 * attrs["alpha"] / size), f(attrs["beta"]), slices(len(rows)), lrn_rows(dx))
     return [dx], []

@@ -1,1 +1,332 @@
-"""(being written)"""
+"""Pooling on NHWC images as Numba kernels: windowed max/avg (PyTorch's ceil_mode and divisor
+rules), global, adaptive and spatial pyramid pooling.
+
+Every pool here is a max or a mean over rectangular windows given, along each axis, by the
+[start, end) of each output position's window clipped to the input: a sliding window, an
+adaptive bin or the whole axis. So four kernels serve them all, channels innermost:
+
+- window_max / window_mean: prange over (image, output row);
+- their gradients gather instead of scattering (no races): each input pixel sums over the
+  windows that contain it, a contiguous range along each axis since starts and ends ascend.
+Max keeps the flat H·W position of each window's first maximum in row-major order, as
+PyTorch and the reference do, so exactly one input gets each gradient.
+"""
+from __future__ import annotations
+
+from math import prod
+
+import numpy as np
+from numba import njit, prange
+
+from cnnc.layers.base import window_out
+from cnnc.layers.pool import adaptive_windows
+
+kernel = njit(parallel=True, fastmath=True, cache=True)
+
+
+# ---------------------------------------------------------------- kernels
+@kernel
+def window_max(x, rs, re, cs, ce, y, where):
+    """y[n, i, j, c] = max of x[n, rs[i]:re[i], cs[j]:ce[j], c]; where = its flat h·W + w."""
+    n_img, _, w, ch = x.shape
+    _, ho, wo, _ = y.shape
+    for r in prange(n_img * ho):
+        n = r // ho
+        i = r - n * ho
+        for j in range(wo):
+            out, at = y[n, i, j], where[n, i, j]
+            for c in range(ch):
+                out[c] = -np.inf
+                at[c] = -1
+            for ih in range(rs[i], re[i]):
+                for iw in range(cs[j], ce[j]):
+                    src, pos = x[n, ih, iw], ih * w + iw
+                    for c in range(ch):
+                        if src[c] > out[c] or at[c] < 0:
+                            out[c] = src[c]
+                            at[c] = pos
+
+
+@kernel
+def window_max_grad(dy, where, first_r, last_r, first_c, last_c, dx):
+    """dx[n, h, w, c] = Σ dy[n, i, j, c] over the windows (i, j) whose maximum was at (h, w);
+    the windows containing row h are [first_r[h], last_r[h]), and likewise for columns."""
+    n_img, h, w, ch = dx.shape
+    for r in prange(n_img * h):
+        n = r // h
+        ih = r - n * h
+        for iw in range(w):
+            out, pos = dx[n, ih, iw], ih * w + iw
+            for c in range(ch):
+                out[c] = 0
+            for i in range(first_r[ih], last_r[ih]):
+                for j in range(first_c[iw], last_c[iw]):
+                    d, at = dy[n, i, j], where[n, i, j]
+                    for c in range(ch):
+                        if at[c] == pos:
+                            out[c] += d[c]
+
+
+@kernel
+def window_mean(x, rs, re, cs, ce, scale, y):
+    """y[n, i, j, c] = scale[i, j] · Σ x[n, rs[i]:re[i], cs[j]:ce[j], c]."""
+    n_img, _, _, ch = x.shape
+    _, ho, wo, _ = y.shape
+    for r in prange(n_img * ho):
+        n = r // ho
+        i = r - n * ho
+        for j in range(wo):
+            out = y[n, i, j]
+            for c in range(ch):
+                out[c] = 0
+            for ih in range(rs[i], re[i]):
+                for iw in range(cs[j], ce[j]):
+                    src = x[n, ih, iw]
+                    for c in range(ch):
+                        out[c] += src[c]
+            s = scale[i, j]
+            for c in range(ch):
+                out[c] *= s
+
+
+@kernel
+def window_mean_grad(dy, scale, first_r, last_r, first_c, last_c, dx):
+    """dx[n, h, w, c] = Σ scale[i, j] · dy[n, i, j, c] over the windows (i, j) containing (h, w)."""
+    n_img, h, w, ch = dx.shape
+    for r in prange(n_img * h):
+        n = r // h
+        ih = r - n * h
+        for iw in range(w):
+            out = dx[n, ih, iw]
+            for c in range(ch):
+                out[c] = 0
+            for i in range(first_r[ih], last_r[ih]):
+                for j in range(first_c[iw], last_c[iw]):
+                    d, s = dy[n, i, j], scale[i, j]
+                    for c in range(ch):
+                        out[c] += s * d[c]
+
+
+# ---------------------------------------------------------------- windows
+def index(values) -> np.ndarray:
+    return np.asarray(values, np.int64).reshape(-1)
+
+
+class Windows:
+    """The windows of one pool along both axes of an (H, W) image: per output position the
+    clipped [start, end), and per input position the range of windows that contain it."""
+
+    def __init__(self, hw, rows, cols):
+        self.hw = tuple(hw)
+        (self.rs, self.re), (self.cs, self.ce) = ((index(s), index(e)) for s, e in (rows, cols))
+
+    @property
+    def out(self) -> tuple[int, int]:
+        return len(self.rs), len(self.cs)
+
+    def bounds(self):
+        return self.rs, self.re, self.cs, self.ce
+
+    def containing(self):
+        """first_r, last_r, first_c, last_c: windows [first, last) contain each input position."""
+        out = []
+        for n, starts, ends in ((self.hw[0], self.rs, self.re), (self.hw[1], self.cs, self.ce)):
+            positions = np.arange(n)
+            out += [index(np.searchsorted(ends, positions, side="right")),
+                    index(np.searchsorted(starts, positions, side="right"))]
+        return out
+
+    def sizes(self):
+        """(Ho, Wo) number of input positions in each window."""
+        return np.outer(self.re - self.rs, self.ce - self.cs)
+
+
+def sliding(n, kernel, stride, pads, out):
+    """Along one axis: unclipped starts and ends of the windows of a sliding pool."""
+    start = np.arange(out) * stride - pads[0]
+    return start, start + kernel
+
+
+def sliding_windows(hw, attrs) -> Windows:
+    out = [window_out(n, k, s, p, 1, attrs["ceil_mode"]) for n, k, s, p in
+           zip(hw, attrs["kernel"], attrs["stride"], attrs["padding"])]
+    axes = [sliding(n, k, s, p, o) for n, k, s, p, o in
+            zip(hw, attrs["kernel"], attrs["stride"], attrs["padding"], out)]
+    return Windows(hw, *[(np.clip(s, 0, n), np.clip(e, 0, n)) for n, (s, e) in zip(hw, axes)])
+
+
+def adaptive(hw, out) -> Windows:
+    return Windows(hw, *[tuple(zip(*adaptive_windows(n, o))) for n, o in zip(hw, out)])
+
+
+def whole(hw) -> Windows:
+    return Windows(hw, ((0,), (hw[0],)), ((0,), (hw[1],)))
+
+
+def avg_divisor(hw, attrs, windows: Windows):
+    """PyTorch's divisor: the window clipped to input + padding, or to the input alone without
+    count_include_pad."""
+    if not attrs["count_include_pad"]:
+        return windows.sizes()
+    sizes = []
+    for n, k, s, pads, o in zip(hw, attrs["kernel"], attrs["stride"], attrs["padding"], windows.out):
+        start, end = sliding(n, k, s, pads, o)
+        sizes.append(np.minimum(end, n + pads[1]) - start)
+    return np.outer(*sizes)
+
+
+# ---------------------------------------------------------------- max and mean over windows
+def pool_max(x, windows: Windows):
+    """(y, where) for NHWC x."""
+    x = np.ascontiguousarray(x)
+    shape = (x.shape[0], *windows.out, x.shape[3])
+    y, where = np.empty(shape, x.dtype), np.empty(shape, np.int32)
+    window_max(x, *windows.bounds(), y, where)
+    return y, where
+
+
+def pool_max_grad(dy, where, windows: Windows, x_shape):
+    dx = np.empty(x_shape, dy.dtype)
+    window_max_grad(np.ascontiguousarray(dy), where, *windows.containing(), dx)
+    return dx
+
+
+def pool_mean(x, windows: Windows, scale):
+    x = np.ascontiguousarray(x)
+    y = np.empty((x.shape[0], *windows.out, x.shape[3]), x.dtype)
+    window_mean(x, *windows.bounds(), scale, y)
+    return y
+
+
+def pool_means(x, windows: Windows):
+    """(y, scale): the mean over each window."""
+    scale = reciprocal(windows.sizes(), x.dtype)
+    return pool_mean(x, windows, scale), scale
+
+
+def pool_mean_grad(dy, scale, windows: Windows, x_shape):
+    dx = np.empty(x_shape, dy.dtype)
+    window_mean_grad(np.ascontiguousarray(dy), scale, *windows.containing(), dx)
+    return dx
+
+
+def reciprocal(sizes, dtype):
+    return np.ascontiguousarray(1.0 / np.asarray(sizes, np.float64)).astype(dtype)
+
+
+# ---------------------------------------------------------------- windowed pools
+def maxpool2d_fwd(xs, ps, attrs, ctx):
+    x, = xs
+    windows = sliding_windows(x.shape[1:3], attrs)
+    y, where = pool_max(x, windows)
+    return y, (x.shape, windows, where)
+
+
+def maxpool2d_bwd(saved, dy, attrs):
+    x_shape, windows, where = saved
+    return [pool_max_grad(dy, where, windows, x_shape)], []
+
+
+def avgpool2d_fwd(xs, ps, attrs, ctx):
+    x, = xs
+    windows = sliding_windows(x.shape[1:3], attrs)
+    scale = reciprocal(avg_divisor(x.shape[1:3], attrs, windows), x.dtype)
+    return pool_mean(x, windows, scale), (x.shape, windows, scale)
+
+
+def avgpool2d_bwd(saved, dy, attrs):
+    x_shape, windows, scale = saved
+    return [pool_mean_grad(dy, scale, windows, x_shape)], []
+
+
+# ---------------------------------------------------------------- global pools
+# An NHWC image pools over one (H, W) window; a sequence (N, C, L) is read as an (N, C, L, 1)
+# image whose rows are the channels, each its own window.
+def global_view(x_shape):
+    """(the NHWC shape the kernels see, its windows, the pooled NHWC shape)."""
+    if len(x_shape) == 4:
+        n, h, w, c = x_shape
+        return x_shape, whole((h, w)), (n, 1, 1, c)
+    n, c = x_shape[:2]
+    length = prod(x_shape[2:])
+    return (n, c, length, 1), Windows((c, length), (range(c), range(1, c + 1)), ((0,), (length,))), (n, c, 1, 1)
+
+
+def global_out(y, x_shape, keepdims):
+    """The pooled NHWC array in the op's output shape: NHWC (N, 1, 1, C) for images, (N, C, 1…)
+    for sequences, (N, C) without keepdims."""
+    n, c = y.shape[0], y.shape[1] * y.shape[3]
+    if not keepdims:
+        return y.reshape(n, c)
+    return y.reshape(n, 1, 1, c) if len(x_shape) == 4 else y.reshape(n, c, *[1] * (len(x_shape) - 2))
+
+
+def global_avgpool_fwd(xs, ps, attrs, ctx):
+    x, = xs
+    view, windows, _ = global_view(x.shape)
+    y, _ = pool_means(x.reshape(view), windows)
+    return global_out(y, x.shape, attrs["keepdims"]), (x.shape,)
+
+
+def global_avgpool_bwd(saved, dy, attrs):
+    x_shape, = saved
+    view, windows, pooled = global_view(x_shape)
+    dx = pool_mean_grad(dy.reshape(pooled), reciprocal(windows.sizes(), dy.dtype), windows, view)
+    return [dx.reshape(x_shape)], []
+
+
+def global_maxpool_fwd(xs, ps, attrs, ctx):
+    x, = xs
+    view, windows, _ = global_view(x.shape)
+    y, where = pool_max(x.reshape(view), windows)
+    return global_out(y, x.shape, attrs["keepdims"]), (x.shape, where)
+
+
+def global_maxpool_bwd(saved, dy, attrs):
+    x_shape, where = saved
+    view, windows, pooled = global_view(x_shape)
+    return [pool_max_grad(dy.reshape(pooled), where, windows, view).reshape(x_shape)], []
+
+
+# ---------------------------------------------------------------- adaptive pools
+def adaptive_avgpool_fwd(xs, ps, attrs, ctx):
+    x, = xs
+    windows = adaptive(x.shape[1:3], attrs["output"])
+    y, scale = pool_means(x, windows)
+    return y, (x.shape, windows, scale)
+
+
+def adaptive_avgpool_bwd(saved, dy, attrs):
+    x_shape, windows, scale = saved
+    return [pool_mean_grad(dy, scale, windows, x_shape)], []
+
+
+# ---------------------------------------------------------------- spatial pyramid pooling
+# Each level n is an adaptive (n, n) pool; the output concatenates the levels flattened in the
+# boundary's (C, n, n) order, so the NHWC (N, n, n, C) results are transposed before flattening.
+LEVEL = {"max": (pool_max, pool_max_grad), "avg": (pool_means, pool_mean_grad)}   # (pool, its gradient)
+
+
+def spp_fwd(xs, ps, attrs, ctx):
+    x, = xs
+    n_img, h, w, c = x.shape
+    pool = LEVEL[attrs["mode"]][0]
+    pooled, saved = [], []
+    for n in attrs["levels"]:
+        windows = adaptive((h, w), (n, n))
+        y, kept = pool(x, windows)
+        pooled.append(y.transpose(0, 3, 1, 2).reshape(n_img, -1))
+        saved.append((windows, kept))
+    return np.concatenate(pooled, axis=1), (x.shape, saved)
+
+
+def spp_bwd(saved, dy, attrs):
+    x_shape, levels = saved
+    n_img, c = x_shape[0], x_shape[3]
+    grad = LEVEL[attrs["mode"]][1]
+    widths = [c * n * n for n in attrs["levels"]]
+    dx = np.zeros(x_shape, dy.dtype)
+    for n, (windows, kept), d in zip(attrs["levels"], levels, np.split(dy, np.cumsum(widths)[:-1], axis=1)):
+        d = np.ascontiguousarray(d.reshape(n_img, c, n, n).transpose(0, 2, 3, 1))
+        dx += grad(d, kept, windows, x_shape)
+    return [dx], []

@@ -39,7 +39,8 @@ def _sample(x, theta, y):
             x0, y0 = np.floor(ix), np.floor(iy)
             fx, fy = ix - x0, iy - y0
             out = y[b, i, j]
-            out[:] = ZERO
+            for k in range(channels):
+                out[k] = ZERO
             for dr in range(2):
                 r = int(y0) + dr
                 if r < 0 or r >= h:
@@ -57,10 +58,10 @@ def _sample(x, theta, y):
 
 @njit(parallel=True, cache=True, fastmath=True)
 def _sample_bwd(x, theta, dy, dx, dtheta):
+    """Adds into dx (zeroed by the caller); writes dtheta."""
     n, h, w, channels = x.shape
     _, oh, ow, _ = dy.shape
     for b in prange(n):
-        dx[b] = ZERO
         dt = np.zeros(6)                                # float64 sums over all output pixels
         for i in range(oh):
             for j in range(ow):
@@ -116,6 +117,6 @@ def spatial_transformer_fwd(xs, ps, attrs, ctx):
 
 def spatial_transformer_bwd(saved, dy, attrs):
     x, theta = saved
-    dx, dtheta = np.empty_like(x), np.empty_like(theta)
+    dx, dtheta = np.zeros_like(x), np.empty_like(theta)
     _sample_bwd(x, theta, np.ascontiguousarray(dy, x.dtype), dx, dtheta)
     return [dx, dtheta], []

@@ -14,7 +14,7 @@ def kernels() -> dict[str, tuple]:
     out = {}
     for module in _MODULES:
         for name in dir(module):
-            if name.endswith("_fwd") and hasattr(module, name[:-4] + "_bwd"):
+            if name.endswith("_fwd") and not name.startswith("_") and hasattr(module, name[:-4] + "_bwd"):
                 out[name[:-4]] = (getattr(module, name), getattr(module, name[:-4] + "_bwd"))
     return out
 
