@@ -11,6 +11,8 @@ An op is a pair of functions with the same names in every backend module
   None); non-trainable state (batchnorm running statistics) is updated in place when training;
 - `attrs`: a dict of plain values (ints, floats, tuples; padding as ((top, bottom), (left, right)));
 - `ctx`: a RunContext (training or not, the random generator for dropout);
+- in a training program, `attrs["input_grads"]` says per input whether its gradient is
+  wanted (not for the network's own inputs); a backward may skip those and return None;
 - `dxs`, `dps`: gradients aligned with `xs` and `ps`; None where there is none (integer
   tokens, the adjacency matrix, running statistics, an absent optional parameter).
 """
@@ -19,6 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
+
+ANNOTATIONS = ("input_grads",)          # keys the passes add to attrs; not an op's own attributes
+
+
+def own_attrs(attrs: dict) -> dict:
+    """An op's attributes without the passes' annotations, for kernels that take them as kwargs."""
+    return {k: v for k, v in attrs.items() if k not in ANNOTATIONS}
 
 
 @dataclass

@@ -18,6 +18,9 @@ def lower(a: Analysis, *, training: bool, fused: bool = True) -> Program:
     if fused:
         steps = fuse(steps, outputs, training=training)
     inputs = {inp.name: inp.shape for inp in a.graph.inputs}
+    if training:
+        for step in (s for top in steps for s in top.chain()):
+            step.attrs["input_grads"] = tuple(t not in inputs for t in step.inputs)
     plan = plan_memory(steps, tensors, list(inputs), outputs, training=training)
     return Program(a.name, inputs, outputs, steps, tensors, param_names(a.params), training, plan)
 

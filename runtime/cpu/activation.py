@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from .core import array_axis
+from ..ops import own_attrs
 
 RELU, RELU6, LEAKY_RELU, SIGMOID, HARD_SIGMOID, TANH, IDENTITY = range(7)
 CODES = {"none": IDENTITY, "relu": RELU, "relu6": RELU6, "leaky_relu": LEAKY_RELU,
@@ -201,11 +202,11 @@ def _op(name: str):
     """The op pair of an elementwise activation; the op's attrs are its keyword arguments."""
     def fwd(xs, ps, attrs, ctx):
         x, = xs
-        y = elementwise(name, x, **attrs)
+        y = elementwise(name, x, **own_attrs(attrs))
         return y, (y if CODES[name] in SAVES_OUTPUT else x,)
 
     def bwd(saved, dy, attrs):
-        return [elementwise_grad(name, saved[0], dy, **attrs)], []
+        return [elementwise_grad(name, saved[0], dy, **own_attrs(attrs))], []
 
     fwd.__name__, bwd.__name__ = f"{name}_fwd", f"{name}_bwd"
     fwd.__qualname__, bwd.__qualname__ = fwd.__name__, bwd.__name__

@@ -319,7 +319,7 @@ def channel_sum(dy):
 # ---------------------------------------------------------------- conv2d, general
 def conv_forward(x, w, bias, stride, pads, dilation, groups):
     kh, kw, cg, o = w.shape
-    if cg == 1:
+    if cg == 1 and groups > 1:
         return depthwise_forward(x, w, bias, stride, pads, dilation)
     ho, wo = out_size(x.shape, (kh, kw), stride, pads, dilation)
     y = np.empty((x.shape[0], ho, wo, o), x.dtype)
@@ -329,11 +329,11 @@ def conv_forward(x, w, bias, stride, pads, dilation, groups):
     return y
 
 
-def conv_backward(x, w, dy, stride, pads, dilation, groups):
-    """(dx, dweight) of conv_forward."""
+def conv_backward(x, w, dy, stride, pads, dilation, groups, want_dx=True):
+    """(dx, dweight) of conv_forward; dx is None when not wanted (the network's input)."""
     kh, kw, cg, o = w.shape
-    if cg == 1:
-        return depthwise_backward(x, w, dy, stride, pads, dilation)
+    if cg == 1 and groups > 1:
+        return depthwise_backward(x, w, dy, stride, pads, dilation, want_dx)
     x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)
     (dh, dw), (pt, pl) = dilation, (pads[0][0], pads[1][0])
     zeros = np.zeros(x.shape[3], dy.dtype)
@@ -345,7 +345,7 @@ def conv_backward(x, w, dy, stride, pads, dilation, groups):
         conv_rows(g, wt, zeros, out, len(ti), len(tj), 1, 1, di, dj, pi, pj, threads_for(g.shape[0] * out_hw[0]))
         return out
 
-    dx = input_grad(dy, x.shape, stride, pads, dilation, (kh, kw), correlate)
+    dx = input_grad(dy, x.shape, stride, pads, dilation, (kh, kw), correlate) if want_dx else None
     block_rows = max(1, min(dy.shape[1], -(-BLOCK_PIXELS // max(1, dy.shape[2]))))
     blocks = x.shape[0] * -(-dy.shape[1] // block_rows)
     partial = np.zeros((threads_for(blocks), groups, o // groups, kh * kw * cg), x.dtype)
@@ -369,7 +369,7 @@ def depthwise_forward(x, w, bias, stride, pads, dilation):
     return y
 
 
-def depthwise_backward(x, w, dy, stride, pads, dilation):
+def depthwise_backward(x, w, dy, stride, pads, dilation, want_dx=True):
     kh, kw, _, o = w.shape
     n, h, wd, c = x.shape
     m = o // c
@@ -382,8 +382,8 @@ def depthwise_backward(x, w, dy, stride, pads, dilation):
         depthwise_rows(g, np.ascontiguousarray(w[np.ix_(ti, tj)][:, :, 0]), zeros, out, 1, 1, di, dj, pi, pj)
         return out
 
-    dx = input_grad(dy, xr.shape, stride, pads, dilation, (kh, kw), correlate)
-    if m > 1:
+    dx = input_grad(dy, xr.shape, stride, pads, dilation, (kh, kw), correlate) if want_dx else None
+    if m > 1 and dx is not None:
         dx = dx.reshape(n, h, wd, c, m).sum(axis=4)
     partial = np.zeros((threads_for(n * dy.shape[1]), kh, kw, o), x.dtype)
     depthwise_weight_grad(xr, dy, partial, *stride, *dilation, pads[0][0], pads[1][0])
@@ -401,7 +401,7 @@ def conv2d_fwd(xs, ps, attrs, ctx):
 def conv2d_bwd(saved, dy, attrs):
     x, weight, has_bias = saved
     dx, dweight = conv_backward(x, weight, dy, attrs["stride"], attrs["padding"], attrs["dilation"],
-                                attrs["groups"])
+                                attrs["groups"], attrs.get("input_grads", (True,))[0])
     return [dx], [dweight, channel_sum(dy) if has_bias else None]
 
 

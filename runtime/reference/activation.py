@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core import array_axis
+from ..ops import own_attrs
 
 
 def identity(x):
@@ -111,11 +112,11 @@ def _op(name: str):
     """The op pair of an activation; the op's attrs are the activation's keyword arguments."""
     def fwd(xs, ps, attrs, ctx):
         x, = xs
-        return apply(name, x, **attrs), (x,)
+        return apply(name, x, **own_attrs(attrs)), (x,)
 
     def bwd(saved, dy, attrs):
         x, = saved
-        return [apply_grad(name, x, dy, **attrs)], []
+        return [apply_grad(name, x, dy, **own_attrs(attrs))], []
 
     fwd.__name__, bwd.__name__ = f"{name}_fwd", f"{name}_bwd"
     fwd.__qualname__, bwd.__qualname__ = fwd.__name__, bwd.__name__
