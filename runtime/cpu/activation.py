@@ -222,9 +222,9 @@ tanh_fwd, tanh_bwd = _op("tanh")
 
 
 def softmax_fwd(xs, ps, attrs, ctx):
-    y = softmax(xs[0], **attrs)
+    y = softmax(xs[0], **own_attrs(attrs))
     return y, (y,)
 
 
 def softmax_bwd(saved, dy, attrs):
-    return [softmax_grad_from_output(saved[0], dy, **attrs)], []
+    return [softmax_grad_from_output(saved[0], dy, **own_attrs(attrs))], []

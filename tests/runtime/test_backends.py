@@ -1,0 +1,47 @@
+"""The CPU backend runs whole networks as the reference does: outputs and parameter gradients
+agree at float32 tolerances, layouts converted only at the boundary."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnc.compiler import check
+from cnnc.passes import lower
+from cnnc.runtime import cpu, reference
+from cnnc.runtime.executor import Executor
+from cnnc.runtime.ops import RunContext
+from cnnc.train.init import initial_params
+
+from .test_network_gradients import inputs_for
+
+ROOT = Path(__file__).resolve().parents[2]
+SPECS = ["tests/specs/tiny/resnet.yaml", "tests/specs/tiny/inception.yaml", "tests/specs/tiny/lstm.yaml",
+         "tests/specs/tiny/gcn.yaml", "tests/specs/tiny/stn.yaml", "tests/specs/tiny/mobile.yaml",
+         "specs/lenet5.yaml"]
+
+
+def run(backend, program, params, feeds, weights):
+    ex = Executor(program, backend, backend.bind_params({k: v.copy() for k, v in params.items()}, program))
+    out = ex.forward(feeds, RunContext(train=program.training, rng=np.random.default_rng(0)))
+    grads = backend.unbind_params(ex.backward(weights), program) if program.training else {}
+    return out, grads
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
+@pytest.mark.parametrize("spec", SPECS, ids=[Path(s).stem for s in SPECS])
+def test_cpu_equals_reference(spec, training):
+    a = check(str(ROOT / spec))
+    rng = np.random.default_rng(0)
+    params = initial_params(a, 1)
+    feeds = {k: v.astype(np.float32) for k, v in inputs_for(a, rng, batch=3).items()}
+    program = lower(a, training=training)
+    weights = {o: rng.standard_normal((3, *a.shapes[o])).astype(np.float32) for o in program.outputs}
+    out_ref, grads_ref = run(reference, program, params, feeds, weights)
+    out_cpu, grads_cpu = run(cpu, program, params, feeds, weights)
+    for key in out_ref:
+        scale = np.abs(out_ref[key]).max() + 1e-6
+        np.testing.assert_allclose(out_cpu[key], out_ref[key], rtol=1e-4, atol=1e-5 * scale)
+    assert set(grads_cpu) == set(grads_ref)
+    for key in grads_ref:
+        scale = np.abs(grads_ref[key]).max() + 1e-6
+        np.testing.assert_allclose(grads_cpu[key], grads_ref[key], rtol=1e-3, atol=1e-4 * scale, err_msg=key)
