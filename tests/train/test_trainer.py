@@ -47,9 +47,19 @@ def test_checkpoints_hold_pytorch_names_and_layouts_without_pickle(trained):
         assert f["output.weight"].shape == (10, 84)                 # (out, in)
 
 
-def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, monkeypatch):
+    from cnnc.train.trainer import Trainer
     assert train(tmp_path / "straight", epochs=3).exit_code == 0
-    assert train(tmp_path / "resumed", epochs=2).exit_code == 0
+    original = Trainer.run_epoch
+
+    def killed_in_epoch_3(self, executor, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, executor, epoch)
+
+    monkeypatch.setattr(Trainer, "run_epoch", killed_in_epoch_3)
+    assert train(tmp_path / "resumed", epochs=3).exit_code == 130
+    monkeypatch.setattr(Trainer, "run_epoch", original)
     assert train(tmp_path / "resumed", "--resume", epochs=3).exit_code == 0
     a = checkpoint.load(str(tmp_path / "straight" / "last.npz"))
     b = checkpoint.load(str(tmp_path / "resumed" / "last.npz"))
