@@ -31,7 +31,6 @@ class Inference:
         params = checkpoint.check_weights(checkpoint.load(weights_path).params, expected, weights_path)
         self.program, params = fold_batchnorm(program, params)
         self.executor = Executor(self.program, backend, backend.bind_params(params, self.program))
-        self.logits_from = "softmax"
 
     def forward(self, inputs: dict[str, np.ndarray], *, logits: bool = False) -> dict[str, np.ndarray]:
         return self.executor.forward(inputs, RunContext(train=False), stop_before="softmax" if logits else None)
