@@ -4,6 +4,7 @@ The executor knows nothing about layers or layouts. A backend supplies
 - `kernels()`: {op name: (forward, backward)} with the contract of runtime/ops.py, and
 - `to_internal(name, array)` / `from_internal(name, array)`: layout conversion of the
   network's inputs, outputs and gradients at the boundary (the reference: identity),
+- optionally `fuse(step)`: a runner for a whole fused step at inference, or None;
 - `bind_params(params, program)` / `unbind_params(params, program)`: parameters into and
   out of the backend's layout. Callers bind once (an optimizer then updates the bound arrays,
   whose gradients come back in the same layout) and unbind for checkpoints.
@@ -38,6 +39,8 @@ class Executor:
         if missing:
             raise MissingKernel(f"backend {backend.NAME} has no kernel for {', '.join(missing)}")
         self.params = params
+        fuse = getattr(backend, "fuse", None)
+        self.fused = {i: fuse(step) for i, step in enumerate(program.steps)} if fuse else {}
         self.tape = Tape()
         self.profile: dict[str, dict[str, float]] | None = None   # set to {} to time each layer
 
@@ -50,7 +53,12 @@ class Executor:
         self.skipped: dict[str, str] = {}
         plan = self.program.plan
         for index, step in enumerate(self.program.steps):
-            for prim in step.chain():
+            runner = None if ctx.train or stop_before else self.fused.get(index)
+            if runner is not None:
+                started = time.perf_counter()
+                env[step.result] = runner(env, self.params, ctx)
+                self._timed("forward", step.layer, started)
+            for prim in ([] if runner is not None else step.chain()):
                 if stop_before and prim.op == stop_before and prim.output in self.program.outputs:
                     env[prim.output] = env[prim.inputs[0]]
                     self.skipped[prim.output] = prim.inputs[0]

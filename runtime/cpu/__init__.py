@@ -30,4 +30,19 @@ def kernels() -> dict[str, tuple]:
     return out
 
 
-__all__ = ["NAME", "bind_params", "from_internal", "kernels", "to_internal", "unbind_params"]
+def fuse(step):
+    """A fused inference runner for `step` (runtime/cpu/fusion.py), or None."""
+    from .fusion import fuse as fuse_step
+    return fuse_step(step, _kernels())
+
+
+def _kernels():
+    global _CACHE
+    if _CACHE is None:
+        _CACHE = kernels()
+    return _CACHE
+
+
+_CACHE = None
+
+__all__ = ["NAME", "fuse", "bind_params", "from_internal", "kernels", "to_internal", "unbind_params"]

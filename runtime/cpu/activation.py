@@ -83,6 +83,36 @@ def _forward(x, code, slope, y):
 
 
 @njit(parallel=True, fastmath=True, cache=True)
+def _add_then(x, r, code, slope):
+    """x ← act(x + r) in place, one pass: a residual add and its activation after a convolution."""
+    for i in prange(x.size):
+        v = x[i] + r[i]
+        if code == RELU:
+            v = max(v, _0)
+        elif code == RELU6:
+            v = min(max(v, _0), _6)
+        elif code == LEAKY_RELU:
+            v = v if v > _0 else slope * v
+        elif code == SIGMOID:
+            v = _HALF + _HALF * fast_tanh(_HALF * v)
+        elif code == HARD_SIGMOID:
+            v = min(max(v + _3, _0), _6) * _SIXTH
+        elif code == TANH:
+            v = fast_tanh(v)
+        x[i] = v
+
+
+def epilogue_in_place(y, residual, name: str, slope=0.01):
+    """y ← act(y [+ residual]) without a new array: the epilogue of a fused inference step."""
+    flat = _flat(y)
+    if residual is not None:
+        _add_then(flat, _flat(np.ascontiguousarray(residual, dtype=y.dtype)), CODES[name], np.float32(slope))
+    elif name != "none":
+        _forward(flat, CODES[name], np.float32(slope), flat)
+    return y
+
+
+@njit(parallel=True, fastmath=True, cache=True)
 def _backward(s, dy, code, slope, dx):
     """dx from dy and `s`: the saved input x, or the output y for SAVES_OUTPUT codes."""
     n = s.size

@@ -45,3 +45,27 @@ def test_cpu_equals_reference(spec, training):
     for key in grads_ref:
         scale = np.abs(grads_ref[key]).max() + 1e-6
         np.testing.assert_allclose(grads_cpu[key], grads_ref[key], rtol=1e-3, atol=1e-4 * scale, err_msg=key)
+
+
+@pytest.mark.parametrize("spec", ["tests/specs/tiny/resnet.yaml", "specs/lenet5.yaml"], ids=["resnet", "lenet5"])
+def test_cpu_inference_with_folded_batchnorm_and_fused_epilogues(spec):
+    """What `cnnc infer` runs: batchnorm folded into the convolutions, residual add and activation
+    in one pass after the convolution (runtime/cpu/fusion.py), against the plain reference."""
+    from cnnc.passes.fold import fold_batchnorm
+    a = check(str(ROOT / spec))
+    rng = np.random.default_rng(0)
+    params = initial_params(a, 1)
+    for name, value in params.items():
+        if name.endswith("running_var"):
+            params[name] = (0.5 + rng.random(value.shape)).astype(np.float32)
+        elif name.endswith("running_mean"):
+            params[name] = (0.1 * rng.standard_normal(value.shape)).astype(np.float32)
+    x = {"input": rng.standard_normal((3, *a.graph.inputs[0].shape)).astype(np.float32)}
+    program = lower(a, training=False)
+    folded, folded_params = fold_batchnorm(program, params)
+    fast = Executor(folded, cpu, cpu.bind_params(folded_params, folded))
+    assert sum(r is not None for r in fast.fused.values()) >= 3          # the epilogues do run fused
+    y = fast.forward(x, RunContext())
+    y_ref = Executor(program, reference, params).forward(x, RunContext())
+    for key in y_ref:
+        np.testing.assert_allclose(y[key], y_ref[key], rtol=1e-4, atol=1e-5 * np.abs(y_ref[key]).max())
