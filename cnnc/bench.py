@@ -19,6 +19,7 @@ from cnnc.runtime.ops import RunContext
 
 from .compiler import Analysis
 from .passes import lower
+from .passes.fold import fold_batchnorm
 from .train.init import initial_params
 from .train.optimizers import SGD
 
@@ -51,8 +52,10 @@ def random_inputs(a: Analysis, batch: int, rng: np.random.Generator) -> dict[str
 
 
 def bench(a: Analysis, backend, *, train: bool, batch: int, repeat: int, peak_gflops: float) -> dict:
-    program = lower(a, training=train)
-    params = backend.bind_params(initial_params(a), program)
+    program, params = lower(a, training=train), initial_params(a)
+    if not train:                                     # what `cnnc infer` runs: batchnorm folded
+        program, params = fold_batchnorm(program, params)
+    params = backend.bind_params(params, program)
     rng = np.random.default_rng(0)
     inputs = random_inputs(a, batch, rng)
     executor = Executor(program, backend, params)
