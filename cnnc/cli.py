@@ -204,10 +204,11 @@ def user_errors():
 @click.option("--checkpoint", "out_dir", type=click.Path(file_okay=False),
               help="directory for best.npz, last.npz, history.json, curve.png (default runs/<spec name>)")
 @click.option("--resume", is_flag=True, help="continue from <checkpoint>/last.npz")
+@click.option("--threads", type=click.IntRange(min=1), help="compute threads (default: every core)")
 @click.option("--backend", type=click.Choice(["cpu", "reference"]), default="cpu", show_default=True,
               help="cpu: Numba kernels; reference: the NumPy oracle")
 @reports_spec_errors
-def train_cmd(spec, out_dir, resume, backend, **flags):
+def train_cmd(spec, out_dir, resume, backend, threads, **flags):
     """Train SPEC on a dataset; write checkpoints, history.json and a learning curve."""
     from .compiler import check
     from .data import load_dataset
@@ -227,8 +228,9 @@ def train_cmd(spec, out_dir, resume, backend, **flags):
         click.echo(f"training {analysis.name} on {dataset.name} ({len(dataset.train.y)} train / "
                    f"{len(dataset.val.y)} val / {len(dataset.test.y)} test) for {config.epochs} epochs, "
                    f"{config.optimizer} lr {config.lr}, batch {config.batch}, backend {backend}")
-        trainer.fit()
-        test = trainer.test()
+        with _backend(backend).compute_scope(threads):
+            trainer.fit()
+            test = trainer.test()
     except user_errors() as e:
         fail(str(e))
     except KeyboardInterrupt:
@@ -252,8 +254,9 @@ def train_cmd(spec, out_dir, resume, backend, **flags):
 @click.option("--batch", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--backend", type=click.Choice(["cpu", "reference"]), default="cpu", show_default=True,
               help="cpu: Numba kernels; reference: the NumPy oracle")
+@click.option("--threads", type=click.IntRange(min=1), help="compute threads (default: every core)")
 @reports_spec_errors
-def infer_cmd(spec, weights, data, split, input_path, output_path, batch, backend):
+def infer_cmd(spec, weights, data, split, input_path, output_path, batch, backend, threads):
     """Run SPEC with trained weights: accuracy on a dataset, or raw arrays in and out."""
     from .compiler import check
     from .infer import Inference
@@ -262,15 +265,16 @@ def infer_cmd(spec, weights, data, split, input_path, output_path, batch, backen
         raise click.UsageError("give either --data (evaluate on a dataset) or --input (run raw arrays)")
     analysis = check(spec)
     try:
-        run = Inference(analysis, weights, _backend(backend))
-        if data is not None:
-            from .data import load_dataset
-            dataset = load_dataset(data, _single_input_shape(analysis))
-            loss, acc = run.evaluate(dataset, split, batch)
-            click.echo(f"{analysis.name} on {dataset.name} {split}: loss {loss:.4f}  acc {acc:.2%}  "
-                       f"({len(getattr(dataset, split).y)} examples)")
-            return
-        outputs = run.arrays(input_path, batch)
+        with _backend(backend).compute_scope(threads):
+            run = Inference(analysis, weights, _backend(backend))
+            if data is not None:
+                from .data import load_dataset
+                dataset = load_dataset(data, _single_input_shape(analysis))
+                loss, acc = run.evaluate(dataset, split, batch)
+                click.echo(f"{analysis.name} on {dataset.name} {split}: loss {loss:.4f}  acc {acc:.2%}  "
+                           f"({len(getattr(dataset, split).y)} examples)")
+                return
+            outputs = run.arrays(input_path, batch)
     except user_errors() as e:
         fail(str(e))
     result = outputs[analysis.graph.outputs[-1]]
@@ -290,8 +294,9 @@ def infer_cmd(spec, weights, data, split, input_path, output_path, batch, backen
 @click.option("--repeat", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--backend", type=click.Choice(["cpu", "reference"]), default="cpu", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), help="compute threads (default: every core)")
 @reports_spec_errors
-def bench_cmd(spec, train, batch, repeat, backend, fmt):
+def bench_cmd(spec, train, batch, repeat, backend, fmt, threads):
     """Time SPEC per layer against the machine's measured FP32 peak."""
     import json
 
@@ -302,7 +307,9 @@ def bench_cmd(spec, train, batch, repeat, backend, fmt):
     analysis = check(spec)
     peak = fp32_peak_gflops()
     try:
-        result = bench(analysis, _backend(backend), train=train, batch=batch, repeat=repeat, peak_gflops=peak)
+        with _backend(backend).compute_scope(threads):
+            result = bench(analysis, _backend(backend), train=train, batch=batch, repeat=repeat,
+                           peak_gflops=peak)
     except user_errors() as e:
         fail(str(e))
     click.echo(json.dumps(result, indent=2) if fmt == "json" else table(result))

@@ -5,6 +5,7 @@ The executor knows nothing about layers or layouts. A backend supplies
 - `to_internal(name, array)` / `from_internal(name, array)`: layout conversion of the
   network's inputs, outputs and gradients at the boundary (the reference: identity),
 - optionally `fuse(step)`: a runner for a whole fused step at inference, or None;
+- `compute_scope(threads)`: a context manager the callers run steps in (thread pools);
 - `bind_params(params, program)` / `unbind_params(params, program)`: parameters into and
   out of the backend's layout. Callers bind once (an optimizer then updates the bound arrays,
   whose gradients come back in the same layout) and unbind for checkpoints.

@@ -30,6 +30,24 @@ def kernels() -> dict[str, tuple]:
     return out
 
 
+def compute_scope(threads: int | None = None):
+    """One thread pool busy at a time: Numba's prange over `threads` (default: every core) for
+    the heavy kernels, OpenBLAS held to one thread inside (its own spinning pool competing with
+    Numba's on a 2-core machine cost LSTM training 10× here: docs/benchmarks.md)."""
+    from contextlib import ExitStack
+
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    stack = ExitStack()
+    stack.enter_context(threadpool_limits(1, "blas"))
+    if threads:
+        previous = numba.get_num_threads()
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        stack.callback(numba.set_num_threads, previous)
+    return stack
+
+
 def fuse(step):
     """A fused inference runner for `step` (runtime/cpu/fusion.py), or None."""
     from .fusion import fuse as fuse_step
@@ -45,4 +63,4 @@ def _kernels():
 
 _CACHE = None
 
-__all__ = ["NAME", "fuse", "bind_params", "from_internal", "kernels", "to_internal", "unbind_params"]
+__all__ = ["NAME", "compute_scope", "fuse", "bind_params", "from_internal", "kernels", "to_internal", "unbind_params"]

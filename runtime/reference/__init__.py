@@ -19,6 +19,14 @@ def kernels() -> dict[str, tuple]:
     return out
 
 
+def compute_scope(threads: int | None = None):
+    """The reference's work is numpy's: let BLAS use `threads` (default: its own choice)."""
+    from contextlib import nullcontext
+
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(threads, "blas") if threads else nullcontext()
+
+
 # The boundary: the reference computes in the boundary layout (NCHW, OIHW) itself.
 def to_internal(name, array):
     return array
