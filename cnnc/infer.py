@@ -15,7 +15,7 @@ from .compiler import Analysis
 from .passes import lower
 from .passes.fold import fold_batchnorm
 from .train import checkpoint
-from .train.feeds import Feeds
+from .train.feeds import Feeds, score
 from .train.losses import softmax_cross_entropy
 
 
@@ -36,15 +36,8 @@ class Inference:
         return self.executor.forward(inputs, RunContext(train=False), stop_before="softmax" if logits else None)
 
     def evaluate(self, dataset, split: str, batch: int) -> tuple[float, float]:
-        feeds = Feeds(self.a, dataset)
-        total_loss = right = seen = 0.0
-        output = self.program.outputs[-1]
-        for b in feeds.batches(split, batch, None):
-            out = self.forward(b.inputs, logits=True)[output]
-            loss, _, probs = softmax_cross_entropy(out, b.labels, b.mask)
-            r, n = b.correct(probs)
-            total_loss, right, seen = total_loss + loss * n, right + r, seen + n
-        return total_loss / max(seen, 1), right / max(seen, 1)
+        return score(lambda inputs: self.forward(inputs, logits=True), Feeds(self.a, dataset), split, batch,
+                     softmax_cross_entropy, self.program.outputs[-1])
 
     def arrays(self, path: str, batch: int) -> dict[str, np.ndarray]:
         inputs = read_inputs(path, self.a)

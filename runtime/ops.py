@@ -31,6 +31,22 @@ def own_attrs(attrs: dict) -> dict:
     return {k: v for k, v in attrs.items() if k not in ANNOTATIONS}
 
 
+def activation_op(name: str, forward, backward, saves_output: bool = False):
+    """The op pair of an elementwise activation from a backend's `forward(name, x, **attrs)` and
+    `backward(name, saved, dy, **attrs)`; backward reads the output y when `saves_output`
+    (sigmoid, tanh), else the input x."""
+    def fwd(xs, ps, attrs, ctx):
+        y = forward(name, xs[0], **own_attrs(attrs))
+        return y, (y if saves_output else xs[0],)
+
+    def bwd(saved, dy, attrs):
+        return [backward(name, saved[0], dy, **own_attrs(attrs))], []
+
+    fwd.__name__, bwd.__name__ = f"{name}_fwd", f"{name}_bwd"
+    fwd.__qualname__, bwd.__qualname__ = fwd.__name__, bwd.__name__
+    return fwd, bwd
+
+
 @dataclass
 class RunContext:
     train: bool = False

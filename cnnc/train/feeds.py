@@ -33,6 +33,33 @@ class Batch:
         return float(right.sum()), float(right.size)
 
 
+@dataclass
+class Tally:
+    """Running loss and accuracy over batches, weighted by the examples each counted."""
+    loss: float = 0.0
+    right: float = 0.0
+    seen: float = 0.0
+
+    def add(self, batch: Batch, loss: float, probs: np.ndarray) -> None:
+        right, seen = batch.correct(probs)
+        self.loss += loss * seen
+        self.right += right
+        self.seen += seen
+
+    def means(self) -> tuple[float, float]:
+        """(mean loss, accuracy)."""
+        return self.loss / max(self.seen, 1), self.right / max(self.seen, 1)
+
+
+def score(forward, feeds: "Feeds", split: str, batch: int, loss_fn, output: str) -> tuple[float, float]:
+    """(loss, accuracy) of a split; `forward(inputs)` gives the network's outputs (logits)."""
+    tally = Tally()
+    for b in feeds.batches(split, batch, None):
+        loss, _, probs = loss_fn(forward(b.inputs)[output], b.labels, b.mask)
+        tally.add(b, loss, probs)
+    return tally.means()
+
+
 class Feeds:
     def __init__(self, a: Analysis, dataset) -> None:
         self.dataset = dataset

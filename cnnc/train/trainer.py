@@ -16,7 +16,7 @@ from ..compiler import Analysis
 from ..passes import lower
 from . import checkpoint
 from .config import TrainConfig
-from .feeds import Feeds
+from .feeds import Feeds, Tally, score
 from .init import initial_params
 from .losses import LOSSES
 from .optimizers import OPTIMIZERS
@@ -137,7 +137,7 @@ class Trainer:
             return self._run_epoch(executor, epoch, bar.update)
 
     def _run_epoch(self, executor: Executor, epoch: int, tick) -> tuple[float, float]:
-        total_loss = total_right = total_seen = 0.0
+        tally = Tally()
         for step, batch in enumerate(self.feeds.batches("train", self.config.batch, self.rng)):
             ctx = RunContext(train=True, rng=self.rng)
             out = executor.forward(batch.inputs, ctx, stop_before=self.logits_from)
@@ -150,24 +150,17 @@ class Trainer:
                                     "lower the learning rate, or set `clip:`")
             grads = executor.backward({name: grad})
             self.optimizer.step(self.params, grads)
-            right, seen = batch.correct(probs)
-            total_loss += loss * seen
-            total_right += right
-            total_seen += seen
-            tick(f"loss {total_loss / total_seen:.4f}  acc {total_right / total_seen:.2%}")
-        return total_loss / max(total_seen, 1), total_right / max(total_seen, 1)
+            tally.add(batch, loss, probs)
+            mean_loss, accuracy = tally.means()
+            tick(f"loss {mean_loss:.4f}  acc {accuracy:.2%}")
+        return tally.means()
 
     def evaluate(self, split: str, params: dict | None = None) -> tuple[float, float]:
         executor = Executor(self.eval_program, self.backend, params or self.params)
-        total_loss = total_right = total_seen = 0.0
-        for batch in self.feeds.batches(split, 256, None):
-            out = executor.forward(batch.inputs, RunContext(train=False), stop_before=self.logits_from)
-            loss, _, probs = self.loss_fn(out[self.eval_program.outputs[-1]], batch.labels, batch.mask)
-            right, seen = batch.correct(probs)
-            total_loss += loss * seen
-            total_right += right
-            total_seen += seen
-        return total_loss / max(total_seen, 1), total_right / max(total_seen, 1)
+
+        def forward(inputs):
+            return executor.forward(inputs, RunContext(train=False), stop_before=self.logits_from)
+        return score(forward, self.feeds, split, 256, self.loss_fn, self.eval_program.outputs[-1])
 
     def test(self) -> dict:
         """Test-set loss and accuracy with the best checkpoint's weights."""

@@ -11,6 +11,8 @@ layout (channels = axis 0), which `layout.internal_axis` maps.
 """
 from __future__ import annotations
 
+import functools
+
 from . import cache  # noqa: F401  (sets NUMBA_CACHE_DIR before numba is imported)
 from .layout import bind_params, from_internal, to_internal, unbind_params
 
@@ -18,6 +20,7 @@ NAME = "cpu"
 _FAMILIES = ("activation", "conv", "core", "graph", "merge", "norm", "pool", "recurrent", "spatial")
 
 
+@functools.cache
 def kernels() -> dict[str, tuple]:
     """{op name: (forward, backward)} for every op this backend implements."""
     import importlib
@@ -51,16 +54,6 @@ def compute_scope(threads: int | None = None):
 def fuse(step):
     """A fused inference runner for `step` (runtime/cpu/fusion.py), or None."""
     from .fusion import fuse as fuse_step
-    return fuse_step(step, _kernels())
-
-
-def _kernels():
-    global _CACHE
-    if _CACHE is None:
-        _CACHE = kernels()
-    return _CACHE
-
-
-_CACHE = None
+    return fuse_step(step, kernels())
 
 __all__ = ["NAME", "compute_scope", "fuse", "bind_params", "from_internal", "kernels", "to_internal", "unbind_params"]

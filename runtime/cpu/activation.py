@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from .core import array_axis
-from ..ops import own_attrs
+from ..ops import activation_op, own_attrs
 
 RELU, RELU6, LEAKY_RELU, SIGMOID, HARD_SIGMOID, TANH, IDENTITY = range(7)
 CODES = {"none": IDENTITY, "relu": RELU, "relu6": RELU6, "leaky_relu": LEAKY_RELU,
@@ -230,17 +230,7 @@ def apply_grad(name: str, x, dy, **attrs):
 # ---------------------------------------------------------------- the ops
 def _op(name: str):
     """The op pair of an elementwise activation; the op's attrs are its keyword arguments."""
-    def fwd(xs, ps, attrs, ctx):
-        x, = xs
-        y = elementwise(name, x, **own_attrs(attrs))
-        return y, (y if CODES[name] in SAVES_OUTPUT else x,)
-
-    def bwd(saved, dy, attrs):
-        return [elementwise_grad(name, saved[0], dy, **own_attrs(attrs))], []
-
-    fwd.__name__, bwd.__name__ = f"{name}_fwd", f"{name}_bwd"
-    fwd.__qualname__, bwd.__qualname__ = fwd.__name__, bwd.__name__
-    return fwd, bwd
+    return activation_op(name, elementwise, elementwise_grad, CODES[name] in SAVES_OUTPUT)
 
 
 relu_fwd, relu_bwd = _op("relu")

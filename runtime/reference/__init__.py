@@ -3,12 +3,15 @@
 Written for clarity, not speed: NCHW, any float dtype (float64 in gradient checks).
 Each family module defines `<op>_fwd` and `<op>_bwd` as runtime/ops.py describes.
 """
+import functools
+
 from . import activation, conv, core, graph, merge, norm, pool, recurrent, spatial  # noqa: F401
 
 _MODULES = (activation, conv, core, graph, merge, norm, pool, recurrent, spatial)
 NAME = "reference"
 
 
+@functools.cache
 def kernels() -> dict[str, tuple]:
     """{op name: (forward, backward)} for every op the reference implements."""
     out = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core import array_axis
-from ..ops import own_attrs
+from ..ops import activation_op
 
 
 def identity(x):
@@ -110,17 +110,7 @@ def apply_grad(name: str, x, dy, **attrs):
 
 def _op(name: str):
     """The op pair of an activation; the op's attrs are the activation's keyword arguments."""
-    def fwd(xs, ps, attrs, ctx):
-        x, = xs
-        return apply(name, x, **own_attrs(attrs)), (x,)
-
-    def bwd(saved, dy, attrs):
-        x, = saved
-        return [apply_grad(name, x, dy, **own_attrs(attrs))], []
-
-    fwd.__name__, bwd.__name__ = f"{name}_fwd", f"{name}_bwd"
-    fwd.__qualname__, bwd.__qualname__ = fwd.__name__, bwd.__name__
-    return fwd, bwd
+    return activation_op(name, apply, apply_grad)
 
 
 relu_fwd, relu_bwd = _op("relu")
