@@ -6,6 +6,7 @@ The executor knows nothing about layers or layouts. A backend supplies
   network's inputs, outputs and gradients at the boundary (the reference: identity),
 - optionally `fuse(step)`: a runner for a whole fused step at inference, or None;
 - `compute_scope(threads)`: a context manager the callers run steps in (thread pools);
+- optionally `prepare(program)`: compile what the program needs before its first step;
 - `bind_params(params, program)` / `unbind_params(params, program)`: parameters into and
   out of the backend's layout. Callers bind once (an optimizer then updates the bound arrays,
   whose gradients come back in the same layout) and unbind for checkpoints.
@@ -40,6 +41,8 @@ class Executor:
         if missing:
             raise MissingKernel(f"backend {backend.NAME} has no kernel for {', '.join(missing)}")
         self.params = params
+        if hasattr(backend, "prepare"):
+            backend.prepare(program)
         fuse = getattr(backend, "fuse", None)
         self.fused = {i: fuse(step) for i, step in enumerate(program.steps)} if fuse else {}
         self.tape = Tape()

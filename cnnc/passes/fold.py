@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..layers.base import Param
 from .program import Program, Step
 
 FOLDABLE = {"conv2d", "conv1d", "dense"}
@@ -22,7 +23,9 @@ def fold_batchnorm(program: Program, params: dict[str, np.ndarray]) -> tuple[Pro
         raise ValueError("batchnorm is folded only for inference: training needs batch statistics")
     params = dict(params)
     steps = [_fold_step(step, params) for step in program.steps]
-    return replace(program, steps=steps), params
+    declared = dict(program.params)          # the folded parameters are the program's too
+    declared.update({name: Param(name, value.shape, False) for name, value in params.items() if name not in declared})
+    return replace(program, steps=steps, params=declared), params
 
 
 def _fold_step(step: Step, params: dict) -> Step:

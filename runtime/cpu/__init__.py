@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 
-from . import cache  # noqa: F401  (sets NUMBA_CACHE_DIR before numba is imported)
+from . import cache, target  # noqa: F401  (NUMBA_CACHE_DIR and NUMBA_CPU_FEATURES, before numba compiles)
 from .layout import bind_params, from_internal, to_internal, unbind_params
 
 NAME = "cpu"
@@ -51,9 +51,39 @@ def compute_scope(threads: int | None = None):
     return stack
 
 
+def generated_kernels(program) -> list:
+    """Every generated kernel `program` runs, training or inference (runtime/cpu/generated.py)."""
+    from .conv import KERNELS
+    from .fusion import epilogue, in_conv_store
+    out = []
+    for step in program.steps:
+        fused = epilogue(step)
+        if fused and in_conv_store(fused[0], fused[2]):    # how the executor runs it when not training
+            head, residual, activation, _ = fused
+            out += KERNELS[head.op](head, _shapes(program, head), False, residual is not None, activation)
+            if not program.training:
+                continue
+        for prim in step.chain():
+            if prim.op in KERNELS:
+                out += KERNELS[prim.op](prim, _shapes(program, prim), program.training)
+    return list({k.stem: k for k in out}.values())
+
+
+def _shapes(program, prim):
+    return [tuple(program.tensors[t]) for t in prim.inputs] + [
+        tuple(program.params[p].shape) for p in prim.params if p is not None]
+
+
+def prepare(program) -> int:
+    """Compile (or load) every generated kernel the program runs, before its first step; the
+    number compiled (generated.report_compiling says who hears about it)."""
+    from .generated import prepare as build
+    return build(generated_kernels(program))
+
+
 def fuse(step):
     """A fused inference runner for `step` (runtime/cpu/fusion.py), or None."""
     from .fusion import fuse as fuse_step
     return fuse_step(step, kernels())
 
-__all__ = ["NAME", "compute_scope", "fuse", "bind_params", "from_internal", "kernels", "to_internal", "unbind_params"]
+__all__ = ["NAME", "compute_scope", "fuse", "generated_kernels", "prepare", "bind_params", "from_internal", "kernels", "to_internal", "unbind_params"]

@@ -1,16 +1,20 @@
 """Fused inference steps: a convolution or dense layer whose step goes on with a residual add
-and/or an activation runs them in one extra pass over its output, in place, instead of one
-op (and one new array) each. Batchnorm is already folded into the weights at inference
-(cnnc/passes/fold.py); what is left of the chain is handled here, or not at all (None)."""
+and/or an activation. Batchnorm is already folded into the weights at inference
+(cnnc/passes/fold.py); what is left of the chain runs here, or not at all (None):
+
+- a conv2d takes the residual add and a ReLU-family activation into its generated kernel's
+  store (runtime/cpu/conv_source.py): no extra pass over the output;
+- otherwise (dense, or tanh/sigmoid…) the rest runs in one in-place pass over the output."""
 from __future__ import annotations
 
 from .activation import CODES, epilogue_in_place
+from .conv import STORE_ACTIVATIONS, conv_forward
 
 HEADS = {"conv2d", "dense"}
 
 
-def fuse(step, kernels: dict):
-    """A runner `run(env, params, ctx) -> output` for the step, or None to run it op by op."""
+def epilogue(step):
+    """(head, residual tensor or None, activation, slope) of a fusable step, else None."""
     head, *rest = step.chain()
     if head.op not in HEADS or not rest:
         return None
@@ -20,8 +24,21 @@ def fuse(step, kernels: dict):
     activation, slope = "none", 0.01
     if rest and rest[0].op in CODES:
         activation, slope, rest = rest[0].op, rest[0].attrs.get("slope", 0.01), rest[1:]
-    if rest:
+    return None if rest else (head, residual, activation, slope)
+
+
+def in_conv_store(head, activation) -> bool:
+    return head.op == "conv2d" and activation in STORE_ACTIVATIONS
+
+
+def fuse(step, kernels: dict):
+    """A runner `run(env, params, ctx) -> output` for the step, or None to run it op by op."""
+    fused = epilogue(step)
+    if fused is None:
         return None
+    head, residual, activation, slope = fused
+    if in_conv_store(head, activation):
+        return _conv_with_epilogue(head, residual, activation, slope)
     forward = kernels[head.op][0]
 
     def run(env, params, ctx):
@@ -29,4 +46,14 @@ def fuse(step, kernels: dict):
         ps = [None if p is None else params[p] for p in head.params]
         y, _ = forward(xs, ps, head.attrs, ctx)
         return epilogue_in_place(y, env[residual] if residual else None, activation, slope)
+    return run
+
+
+def _conv_with_epilogue(head, residual, activation, slope):
+    a = head.attrs
+
+    def run(env, params, ctx):
+        weight, bias = (None if p is None else params[p] for p in head.params)
+        return conv_forward(env[head.inputs[0]], weight, bias, a["stride"], a["padding"], a["dilation"],
+                            a["groups"], env[residual] if residual else None, activation, slope)
     return run

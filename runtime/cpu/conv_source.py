@@ -1,0 +1,322 @@
+"""Source of the generated convolution kernels (runtime/cpu/generated.py builds them).
+
+Forward (`forward`): NHWC input, weights packed as (G·T, KH, KW, Cg, COT) — T tiles of COT
+output channels per group, zero-filled past the last channel. Each worker takes output rows;
+for a tile of P output pixels × COT output channels it keeps P·COT scalar accumulators in
+registers and runs over (kh, kw, c): COT weight loads, P input loads, P·COT multiply-adds,
+which the SLP vectorizer packs into COT-wide vector FMAs. Windows that run into the padding
+go through a one-pixel path with bounds checks; the epilogue (bias, residual add,
+activation) happens in the store. Grad input is this same kernel on the output gradient
+(runtime/cpu/conv.py).
+
+Grad weight (`weight_grad`): each worker owns a share of the output rows and a partial HWIO
+gradient; for blocks of rows (their output gradient stays in L2) it keeps P input channels ×
+COT output channels of one tap in registers over every pixel of the block.
+
+Depthwise (`depthwise`, `depthwise_weight_grad`): one input channel per group; vectorised
+over channels, every tap unrolled.
+
+Kernel size, stride and dilation are constants of the source (unrolled taps, constant
+offsets); image sizes, channels, batch and padding are arguments.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .generated import Kernel
+
+# The activations a conv store can apply, as source over `v` (float32) with `slope` in scope.
+ACTIVATIONS = {
+    "none": "",
+    "relu": "v = max(v, ZERO)",
+    "relu6": "v = min(max(v, ZERO), SIX)",
+    "leaky_relu": "v = v if v > ZERO else v * slope",
+}
+
+SIGNATURE_CONV = ("void(float32[:, :, :, ::1], float32[:, :, :, :, ::1], float32[::1], float32[:, :, :, ::1], "
+                  "float32[:, :, :, ::1], int64, int64, int64, float32, int64)")
+SIGNATURE_WGRAD = "void(float32[:, :, :, ::1], float32[:, :, :, ::1], float32[:, :, :, :, ::1], int64, int64, int64, int64)"
+SIGNATURE_DW = ("void(float32[:, :, :, ::1], float32[:, :, ::1], float32[::1], float32[:, :, :, ::1], "
+                "float32[:, :, :, ::1], int64, int64, float32)")
+SIGNATURE_DW_WGRAD = "void(float32[:, :, :, ::1], float32[:, :, :, ::1], float32[:, :, :, ::1], int64, int64)"
+OPTIONS = 'parallel=True, fastmath={"contract"}, cache=True, boundscheck=False, error_model="numpy"'
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """What a convolution's generated code is specialised on besides tiles and epilogue."""
+    kh: int
+    kw: int
+    sh: int = 1
+    sw: int = 1
+    dh: int = 1
+    dw: int = 1
+
+    @property
+    def tag(self) -> str:
+        return f"k{self.kh}x{self.kw}_s{self.sh}x{self.sw}_d{self.dh}x{self.dw}"
+
+    def constants(self) -> str:
+        return (f"KH, KW, SH, SW, DH, DW = {self.kh}, {self.kw}, {self.sh}, {self.sw}, {self.dh}, {self.dw}\n"
+                "ZERO, SIX = np.float32(0), np.float32(6)\n")
+
+
+def _lines(block: str, indent: int) -> str:
+    pad = " " * indent
+    return "".join(pad + line + "\n" for line in block.splitlines() if line.strip())
+
+
+def _accumulate(pixels: int, cot: int, x_of) -> str:
+    """Load the COT weights of input channel c (row `wc`) and each pixel's input, then FMA."""
+    out = [f"w{o} = wc[{o}]" for o in range(cot)]
+    out += [f"x{p} = {x_of(p)}" for p in range(pixels)]
+    out += [f"a{p}_{o} += x{p} * w{o}" for p in range(pixels) for o in range(cot)]
+    return "\n".join(out)
+
+
+def _store(pixels: int, cot: int, residual: bool, activation: str, exact: bool, column) -> str:
+    """y[n, oh, column(p), o0 + o] = act(a + bias (+ residual)) for the tile's channels; when the
+    tile may run past the last channel (not `exact`), each store is guarded."""
+    out = []
+    for p in range(pixels):
+        out.append(f"yo = y[n, oh, {column(p)}]")
+        if residual:
+            out.append(f"ro = res[n, oh, {column(p)}]")
+        for o in range(cot):
+            add = f" + ro[o0 + {o}]" if residual else ""
+            lines = [f"v = a{p}_{o} + bias[o0 + {o}]{add}", ACTIVATIONS[activation], f"yo[o0 + {o}] = v"]
+            lines = [line for line in lines if line]
+            if not exact:
+                lines = [f"if {o} < ov:"] + ["    " + line for line in lines]
+            out += lines
+    return "\n".join(out)
+
+
+def _zero(pixels: int, cot: int) -> str:
+    return "\n".join(f"a{p}_{o} = ZERO" for p in range(pixels) for o in range(cot))
+
+
+def _tile_taps(geometry: Geometry, pixels: int, cot: int, grouped: bool) -> str:
+    """The tile's loops over the taps. Without dilation or groups, the KW·C taps of one kernel
+    row are one contiguous run of the row buffer (and of the weights): one long loop."""
+    if geometry.dw == 1 and not grouped:
+        runs = "\n".join(f"s{p} = xr[(ow0 + {p}) * SW * cg:(ow0 + {p}) * SW * cg + KW * cg]" for p in range(pixels))
+        return ("xf = xb.reshape(KH, xb.shape[1] * cg)\n"
+                "wf = wt.reshape(KH, KW * cg, COT)\n"
+                "for i in range(KH):\n"
+                "    xr = xf[i]\n"
+                "    wi = wf[i]\n"
+                + _lines(runs, 4)
+                + "    for u in range(KW * cg):\n"
+                "        wc = wi[u]\n"
+                + _lines(_accumulate(pixels, cot, lambda p: f"s{p}[u]"), 8))
+    rows = "\n".join(f"s{p} = xr[(ow0 + {p}) * SW + j * DW, c0:c0 + cg]" for p in range(pixels))
+    return ("for i in range(KH):\n"
+            "    xr = xb[i]\n"
+            "    for j in range(KW):\n"
+            "        wij = wt[i, j]\n"
+            + _lines(rows, 8)
+            + "        for c in range(cg):\n"
+            "            wc = wij[c]\n"
+            + _lines(_accumulate(pixels, cot, lambda p: f"s{p}[c]"), 12))
+
+
+def forward(geometry: Geometry, cot: int, pixels: int, exact: bool, grouped: bool = False,
+            residual: bool = False, activation: str = "none") -> Kernel:
+    """y = act(conv(x, w) + bias (+ res)); `pixels` output pixels × `cot` channels per tile;
+    `exact`: the tiles cover each group's output channels exactly (no guarded stores)."""
+    tile = (_zero(pixels, cot) + "\n" + _tile_taps(geometry, pixels, cot, grouped)
+            + _store(pixels, cot, residual, activation, exact, lambda p: f"ow0 + {p}"))
+    body = f'''
+{geometry.constants()}P, COT = {pixels}, {cot}
+
+
+# The tile is a function of its own: Numba's parallel passes then see a short loop body rather
+# than hundreds of accumulators (compile time: 10 s instead of 5 min), and LLVM still
+# vectorises it. Slices of the rows keep every index inside the channel loop non-negative,
+# which spares LLVM the negative-index wraparound on each load.
+@njit(fastmath={{"contract"}}, cache=True, boundscheck=False, error_model="numpy", inline="never")
+def tile(xb, wt, bias, res, y, n, oh, ow0, c0, cg, o0, ov, slope):
+{_lines(tile, 4)}
+
+@njit("{SIGNATURE_CONV}", {OPTIONS})
+def conv(x, w, bias, res, y, groups, pt, pl, slope, workers):
+    n_img, h, wd, c_in = x.shape
+    _, ho, wo, c_out = y.shape
+    tiles = w.shape[0] // groups
+    cg, og = c_in // groups, c_out // groups
+    width = (wo - 1) * SW + (KW - 1) * DW + 1          # padded row: column u is input column u - pl
+    first, last = max(0, -pl), min(wd, width - pl)      # the input columns that land in it
+    starts = (wo + P - 1) // P
+    rows = n_img * ho
+    for k in prange(workers):
+        # each worker copies the KH input rows of an output row into a zero-bordered buffer,
+        # so every tile reads without bounds checks (the copy is 1/(KW·COT) of the work)
+        xb = np.zeros((KH, width, c_in), np.float32)
+        for r in range(k * rows // workers, (k + 1) * rows // workers):
+            n = r // ho
+            oh = r - n * ho
+            for i in range(KH):
+                ih = oh * SH - pt + i * DH
+                if ih >= 0 and ih < h:
+                    xb[i, first + pl:last + pl] = x[n, ih, first:last]
+                else:
+                    xb[i] = ZERO
+            for gt in range(groups * tiles):
+                g = gt // tiles
+                t = gt - g * tiles
+                o0 = g * og + t * COT
+                ov = min(COT, og - t * COT)
+                for q in range(starts):
+                    # the last tile overlaps the one before when P does not divide the row
+                    tile(xb, w[gt], bias, res, y, n, oh, min(q * P, wo - P), g * cg, cg, o0, ov, slope)
+'''
+    epilogue = ("res_" if residual else "") + activation + ("" if exact else "_ragged")
+    epilogue += "_grouped" if grouped else ""
+    return Kernel(f"conv_fwd_{geometry.tag}_co{cot}_p{pixels}_{epilogue}",
+                  f"convolution forward, {geometry}, tile {pixels} pixels x {cot} channels, epilogue {epilogue}",
+                  body)
+
+
+def weight_grad(geometry: Geometry, cot: int, ctile: int) -> Kernel:
+    """partial[k, i, j, c, o] (HWIO per worker k) += Σ over worker k's output rows of
+    x[n, oh·SH + i·DH − pt, ow·SW + j·DW − pl, g·Cg + c] · dy[n, oh, ow, g·Og + o];
+    `ctile` divides Cg and `cot` divides Og (the caller picks them so)."""
+    acc = "\n".join(f"x{p} = xp[c + {p}]" for p in range(ctile))
+    acc += "\n" + "\n".join(f"d{o} = dp[od + {o}]" for o in range(cot))
+    acc += "\n" + "\n".join(f"a{p}_{o} += x{p} * d{o}" for p in range(ctile) for o in range(cot))
+    flush = "\n".join(f"gw[cw + {p}, od + {o}] += a{p}_{o}" for p in range(ctile) for o in range(cot))
+    body = f'''
+{geometry.constants()}CT, COT = {ctile}, {cot}
+
+
+# The register tile is a function of its own, as in the forward kernel (compile time).
+@njit(fastmath={{"contract"}}, cache=True, boundscheck=False, error_model="numpy", inline="never")
+def block(x, dy, gw, r0, r1, i, j, c, cw, od, pt, pl):
+    h, wd = x.shape[1], x.shape[2]
+    ho, wo = dy.shape[1], dy.shape[2]
+    # the output columns whose tap (i, j) falls inside the image
+    lo = min(wo, max(0, (pl - j * DW + SW - 1) // SW))
+    hi = max(lo, min(wo, (wd - 1 + pl - j * DW) // SW + 1))
+{_lines(_zero(ctile, cot), 4)}
+    for r in range(r0, r1):
+        n = r // ho
+        oh = r - n * ho
+        ih = oh * SH + i * DH - pt
+        if ih >= 0 and ih < h:
+            xr = x[n, ih]
+            dr = dy[n, oh]
+            for ow in range(lo, hi):
+                xp = xr[ow * SW + j * DW - pl]
+                dp = dr[ow]
+{_lines(acc, 16)}
+{_lines(flush, 4)}
+
+@njit("{SIGNATURE_WGRAD}", {OPTIONS})
+def weight_grad(x, dy, partial, groups, pt, pl, block_rows):
+    c_in, c_out = x.shape[3], dy.shape[3]
+    workers = partial.shape[0]
+    cg, og = c_in // groups, c_out // groups
+    rows = dy.shape[0] * dy.shape[1]
+    blocks = (rows + block_rows - 1) // block_rows
+    for k in prange(workers):
+        part = partial[k]
+        for b in range(k * blocks // workers, (k + 1) * blocks // workers):
+            r0 = b * block_rows
+            r1 = min(rows, r0 + block_rows)
+            for i in range(KH):
+                for j in range(KW):
+                    for g in range(groups):
+                        for c in range(0, cg, CT):
+                            for od in range(g * og, (g + 1) * og, COT):
+                                block(x, dy, part[i, j], r0, r1, i, j, g * cg + c, c, od, pt, pl)
+'''
+    return Kernel(f"conv_wgrad_{geometry.tag}_co{cot}_ci{ctile}",
+                  f"convolution weight gradient, {geometry}, tile {ctile} input x {cot} output channels", body)
+
+
+def depthwise(geometry: Geometry, residual: bool = False, activation: str = "none") -> Kernel:
+    """y[n, oh, ow, c] = act(bias[c] + Σ_(i, j) x[n, oh·SH + i·DH − pt, ow·SW + j·DW − pl, c]·w[i, j, c]
+    (+ res)); inner loops over channels (vectorised), every tap unrolled."""
+    g = geometry
+    inside = " + ".join(f"r{i}[b + {j * g.dw}, c] * w[{i}, {j}, c]" for i in range(g.kh) for j in range(g.kw))
+    rows = "\n".join(f"r{i} = x[n, ih0 + {i * g.dh}]" for i in range(g.kh))
+    add = " + res[n, oh, ow, c]" if residual else ""
+    act = ACTIVATIONS[activation]
+    store = f"v = bias[c] + {inside}{add}\n" + (act + "\n" if act else "") + "y[n, oh, ow, c] = v"
+    edge_store = f"v = bias[c] + acc[c]{add}\n" + (act + "\n" if act else "") + "y[n, oh, ow, c] = v"
+    body = f'''
+{geometry.constants()}
+
+@njit("{SIGNATURE_DW}", {OPTIONS})
+def depthwise(x, w, bias, res, y, pt, pl, slope):
+    n_img, h, wd, c_in = x.shape
+    _, ho, wo, _ = y.shape
+    lo = min(wo, max(0, (pl + SW - 1) // SW))
+    hi = max(lo, min(wo, (wd - 1 + pl - (KW - 1) * DW) // SW + 1))
+    top = min(ho, max(0, (pt + SH - 1) // SH))
+    bottom = max(top, min(ho, (h - 1 + pt - (KH - 1) * DH) // SH + 1))
+    for r in prange(n_img * ho):
+        n = r // ho
+        oh = r - n * ho
+        ih0 = oh * SH - pt
+        acc = np.empty(c_in, np.float32)
+        for ow in range(wo):
+            if oh >= top and oh < bottom and ow >= lo and ow < hi:
+{_lines(rows, 16)}
+                b = ow * SW - pl
+                for c in range(c_in):
+{_lines(store, 20)}
+            else:
+                acc[:] = ZERO
+                for i in range(KH):
+                    ih = ih0 + i * DH
+                    if ih >= 0 and ih < h:
+                        for j in range(KW):
+                            iw = ow * SW - pl + j * DW
+                            if iw >= 0 and iw < wd:
+                                xp = x[n, ih, iw]
+                                wp = w[i, j]
+                                for c in range(c_in):
+                                    acc[c] += xp[c] * wp[c]
+                for c in range(c_in):
+{_lines(edge_store, 20)}
+'''
+    epilogue = ("res_" if residual else "") + activation
+    return Kernel(f"depthwise_fwd_{geometry.tag}_{epilogue}",
+                  f"depthwise convolution forward, {geometry}, epilogue {epilogue}", body)
+
+
+def depthwise_weight_grad(geometry: Geometry) -> Kernel:
+    """partial[k, i, j, c] += Σ over worker k's output rows of
+    x[n, oh·SH + i·DH − pt, ow·SW + j·DW − pl, c] · dy[n, oh, ow, c]."""
+    body = f'''
+{geometry.constants()}
+
+@njit("{SIGNATURE_DW_WGRAD}", {OPTIONS})
+def depthwise_weight_grad(x, dy, partial, pt, pl):
+    n_img, h, wd, c_in = x.shape
+    _, ho, wo, _ = dy.shape
+    workers = partial.shape[0]
+    rows = n_img * ho
+    for k in prange(workers):
+        part = partial[k]
+        for r in range(k * rows // workers, (k + 1) * rows // workers):
+            n = r // ho
+            oh = r - n * ho
+            for i in range(KH):
+                ih = oh * SH + i * DH - pt
+                if ih >= 0 and ih < h:
+                    xr = x[n, ih]
+                    dr = dy[n, oh]
+                    for j in range(KW):
+                        lo = min(wo, max(0, (pl - j * DW + SW - 1) // SW))
+                        hi = max(lo, min(wo, (wd - 1 + pl - j * DW) // SW + 1))
+                        gw = part[i, j]
+                        for ow in range(lo, hi):
+                            xp = xr[ow * SW + j * DW - pl]
+                            dp = dr[ow]
+                            for c in range(c_in):
+                                gw[c] += xp[c] * dp[c]
+'''
+    return Kernel(f"depthwise_wgrad_{geometry.tag}", f"depthwise convolution weight gradient, {geometry}", body)
