@@ -5,11 +5,15 @@ executor's own timers around each kernel), the FLOPs each layer does (2 per MAC;
 with weights does twice its forward FLOPs in backward: the input and the weight gradients),
 the machine's FP32 peak (an FMA-bound kernel, runtime/cpu/peak.py) and the throughput of
 whole steps (forward, or forward + backward + an SGD update with --train).
+
+With --compare torch the same network runs in PyTorch (cnnc/torch_net.py) on the same weights,
+inputs, batch and threads, a cnnc step and a PyTorch step in turn; every figure is a median.
 """
 from __future__ import annotations
 
 import statistics
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,64 +55,184 @@ def random_inputs(a: Analysis, batch: int, rng: np.random.Generator) -> dict[str
     return out
 
 
-def bench(a: Analysis, backend, *, train: bool, batch: int, repeat: int, peak_gflops: float) -> dict:
-    program, params = lower(a, training=train), initial_params(a)
-    if not train:                                     # what `cnnc infer` runs: batchnorm folded
+@dataclass
+class Sample:
+    """One timed step: its wall time, and seconds per layer forward and backward."""
+    seconds: float
+    forward: dict[str, float]
+    backward: dict[str, float]
+
+
+def cnnc_step(a: Analysis, backend, params: dict, inputs: dict, *, train: bool):
+    """A function running one step as `cnnc infer` (batchnorm folded) or `cnnc train` (forward,
+    backward, an SGD update) would, on the backend's own copy of `params`, and its Executor."""
+    program = lower(a, training=train)
+    if not train:
         program, params = fold_batchnorm(program, params)
-    params = backend.bind_params(params, program)
-    rng = np.random.default_rng(0)
-    inputs = random_inputs(a, batch, rng)
-    executor = Executor(program, backend, params)
-    optimizer = SGD(1e-6)
+    executor = Executor(program, backend, backend.bind_params(params, program))
+    optimizer, rng = SGD(1e-6), np.random.default_rng(0)
 
     def step():
         out = executor.forward(inputs, RunContext(train=train, rng=rng))
         if train:
             optimizer.step(executor.params, executor.backward({k: np.ones_like(v) for k, v in out.items()}))
+    return step, executor
 
-    step()                                            # compile or load every kernel first
-    executor.profile = {}
-    seconds = []
-    for _ in range(repeat):
+
+def fused_charges(executor) -> dict[str, str]:
+    """Tensor → the layer the Executor's profile charges the op making it to, where that is not
+    the op's own layer: a step run by a fused runner is timed whole, under its first layer."""
+    return {prim.output: step.layer for i, step in enumerate(executor.program.steps)
+            if executor.fused.get(i) is not None for prim in step.chain()}
+
+
+def _cnnc_sampler(a, backend, params, inputs, train):
+    """cnnc's step, timed whole and per layer by the Executor's profile; and the Executor."""
+    step, executor = cnnc_step(a, backend, params, inputs, train=train)
+
+    def sample() -> Sample:
+        executor.profile = {}
         started = time.perf_counter()
         step()
-        seconds.append(time.perf_counter() - started)
-    layers = _layer_times(a, executor.profile, batch, repeat, train)
-    median = statistics.median(seconds)
-    return {"spec": a.name, "backend": backend.NAME, "train": train, "batch": batch, "repeat": repeat,
-            "peak_gflops": round(peak_gflops, 1), "step_ms": round(1000 * median, 3),
-            "throughput": round(batch / median, 1),
-            "layers": [{"name": t.name, "kind": t.kind, "forward_ms": round(t.forward_ms, 4),
-                        "backward_ms": round(t.backward_ms, 4), "gflops": round(t.gflops(), 2),
-                        "peak_share": round(t.gflops() / peak_gflops, 4) if peak_gflops else None}
-                       for t in layers]}
+        seconds = time.perf_counter() - started
+        return Sample(seconds, dict(executor.profile.get("forward", {})), dict(executor.profile.get("backward", {})))
+    return sample, executor
 
 
-def _layer_times(a: Analysis, profile: dict, batch: int, repeat: int, train: bool) -> list[LayerTime]:
-    forward, backward = profile.get("forward", {}), profile.get("backward", {})
+def _torch_sampler(rival, a, params, inputs, train, layers: bool, charge: dict[str, str]):
+    """The same network in PyTorch: the step timed whole (one autograd graph), then, for the
+    per-layer columns, once more op by op (rival.TorchProgram.profile)."""
+    net = rival.TorchProgram(lower(a, training=train), params)
+    tensors = rival.to_tensors(inputs)
+
+    def sample() -> Sample:
+        started = time.perf_counter()
+        net.step(tensors, train)
+        seconds = time.perf_counter() - started
+        forward, backward = net.profile(tensors, train, charge) if layers else ({}, {})
+        return Sample(seconds, forward, backward)
+    return sample
+
+
+def bench(a: Analysis, backend, *, train: bool, batch: int, repeat: int, peak_gflops: float,
+          rival=None, threads: int | None = None, rival_layers: bool = True) -> dict:
+    """Time `repeat` steps of `a` (medians). With `rival` (cnnc.torch_net), the same network in
+    PyTorch on the same weights, inputs and `threads`, a cnnc step and a PyTorch step in turn,
+    so both see the same machine load."""
+    params = initial_params(a)
+    inputs = random_inputs(a, batch, np.random.default_rng(0))
+    samplers = {}
+    samplers["cnnc"], executor = _cnnc_sampler(a, backend, params, inputs, train)
+    if rival is not None:                             # training runs every op alone: no fused charges
+        charges = {} if train else fused_charges(executor)
+        samplers["torch"] = _torch_sampler(rival, a, params, inputs, train, rival_layers, charges)
+    samples: dict[str, list[Sample]] = {name: [] for name in samplers}
+    with rival.threads(threads) if rival is not None and threads else nullcontext():
+        for sample in samplers.values():
+            sample()                                  # compile or load every kernel first
+        for _ in range(repeat):
+            for name, sample in samplers.items():
+                samples[name].append(sample())
+    step_seconds = statistics.median(s.seconds for s in samples["cnnc"])
+    result = {"spec": a.name, "backend": backend.NAME, "train": train, "batch": batch, "repeat": repeat,
+              "peak_gflops": round(peak_gflops, 1), "step_ms": round(1000 * step_seconds, 3),
+              "throughput": round(batch / step_seconds, 1), "unit": _unit(a),
+              "layers": [_layer_row(t, peak_gflops) for t in _layer_times(a, samples["cnnc"], batch, train)]}
+    if rival is not None:
+        _add_rival(result, rival, samples["torch"], step_seconds, threads, rival_layers)
+    return result
+
+
+def _unit(a: Analysis) -> str:
+    """What a sample is called in throughputs: an image for (C, H, W) inputs."""
+    return "img/s" if all(len(inp.shape) == 3 and inp.kind != "graph" for inp in a.graph.inputs) else "samples/s"
+
+
+def _layer_row(t: "LayerTime", peak_gflops: float) -> dict:
+    return {"name": t.name, "kind": t.kind, "forward_ms": round(t.forward_ms, 4),
+            "backward_ms": round(t.backward_ms, 4), "gflops": round(t.gflops(), 2),
+            "peak_share": round(t.gflops() / peak_gflops, 4) if peak_gflops else None}
+
+
+def _add_rival(result: dict, rival, samples: list[Sample], cnnc_seconds: float, threads, layers: bool) -> None:
+    """PyTorch's figures beside cnnc's; every ratio is PyTorch's time over cnnc's (> 1: cnnc faster)."""
+    seconds = statistics.median(s.seconds for s in samples)
+    forward, backward = _median_layers(samples)
+    result["torch"] = {"version": rival.version(), "threads": threads, "step_ms": round(1000 * seconds, 3),
+                       "throughput": round(result["batch"] / seconds, 1),
+                       "ratio": round(seconds / cnnc_seconds, 3)}
+    for row in result["layers"] if layers else []:
+        row["torch_forward_ms"] = round(1000 * forward.get(row["name"], 0.0), 4)
+        row["torch_backward_ms"] = round(1000 * backward.get(row["name"], 0.0), 4)
+        ours = row["forward_ms"] + row["backward_ms"]
+        theirs = row["torch_forward_ms"] + row["torch_backward_ms"]
+        row["ratio"] = round(theirs / ours, 3) if ours > 0 and theirs > 0 else None
+
+
+def _median_layers(samples: list[Sample]) -> tuple[dict[str, float], dict[str, float]]:
+    """Seconds per layer, forward and backward: the median over the samples (0 where a sample
+    did not time the layer)."""
+    def median(phase: str) -> dict[str, float]:
+        layers = {layer for s in samples for layer in getattr(s, phase)}
+        return {layer: statistics.median(getattr(s, phase).get(layer, 0.0) for s in samples) for layer in layers}
+    return median("forward"), median("backward")
+
+
+def _layer_times(a: Analysis, samples: list[Sample], batch: int, train: bool) -> list[LayerTime]:
+    forward, backward = _median_layers(samples)
     out = []
     for name in a.layers:
         fwd_flops = 2 * a.macs[name] * batch
         has_weights = any(p.trainable for p in a.params[name])
         flops = fwd_flops + (2 * fwd_flops if train and has_weights else 0)
-        out.append(LayerTime(name, a.graph.decl(name).kind, 1000 * forward.get(name, 0.0) / repeat,
-                             1000 * backward.get(name, 0.0) / repeat, flops))
+        out.append(LayerTime(name, a.graph.decl(name).kind, 1000 * forward.get(name, 0.0),
+                             1000 * backward.get(name, 0.0), flops))
     return out
 
 
+def _ms(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def _torch_cell(l: dict, train: bool) -> str:
+    if "torch_forward_ms" not in l:
+        return "-"
+    return _ms(l["torch_forward_ms"]) + (f"/{_ms(l['torch_backward_ms'])}" if train else "")
+
+
+# (heading, cell of a layer row given the result's `train`), in column order; the first two are text
+COLUMNS = [
+    ("layer", lambda l, train: l["name"]),
+    ("kind", lambda l, train: l["kind"]),
+    ("fwd ms", lambda l, train: _ms(l["forward_ms"])),
+    ("bwd ms", lambda l, train: _ms(l["backward_ms"]) if train else "-"),
+    ("GFLOP/s", lambda l, train: f"{l['gflops']:.1f}" if l["gflops"] else "-"),
+    ("% peak", lambda l, train: f"{100 * l['peak_share']:.1f}%" if l["gflops"] else "-"),
+]
+TORCH_COLUMNS = [
+    ("torch fwd/bwd ms", _torch_cell),
+    ("ratio", lambda l, train: f"{l['ratio']:.2f}x" if l.get("ratio") else "-"),
+]
+
+
 def table(result: dict) -> str:
-    rows = [(l["name"], l["kind"], f"{l['forward_ms']:.3f}", f"{l['backward_ms']:.3f}" if result["train"] else "-",
-             f"{l['gflops']:.1f}" if l["gflops"] else "-",
-             f"{100 * l['peak_share']:.1f}%" if l["gflops"] else "-") for l in result["layers"]]
-    head = ("layer", "kind", "fwd ms", "bwd ms", "GFLOP/s", "% peak")
+    columns = COLUMNS + (TORCH_COLUMNS if any("torch_forward_ms" in l for l in result["layers"]) else [])
+    rows = [tuple(cell(l, result["train"]) for _, cell in columns) for l in result["layers"]]
+    head = tuple(h for h, _ in columns)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
 
     def line(cells):
         return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
     mode = "train step (forward + backward + SGD)" if result["train"] else "inference"
-    return "\n".join([line(head), *map(line, rows),
-                      f"{result['spec']} {mode}, batch {result['batch']}, backend {result['backend']}: "
-                      f"{result['step_ms']:.1f} ms per step (median of {result['repeat']}), "
-                      f"{result['throughput']:,.0f} samples/s",
-                      f"measured FP32 peak: {result['peak_gflops']:.0f} GFLOP/s"])
+    lines = [line(head), *map(line, rows),
+             f"{result['spec']} {mode}, batch {result['batch']}, backend {result['backend']}: "
+             f"{result['step_ms']:.1f} ms per step (median of {result['repeat']}), "
+             f"{result['throughput']:,.0f} samples/s",
+             f"measured FP32 peak: {result['peak_gflops']:.0f} GFLOP/s"]
+    if "torch" in result:
+        torch = result["torch"]
+        lines.append(f"{result['spec']} {'train' if result['train'] else 'inference'}: "
+                     f"{result['throughput']:,.0f} {result['unit']}   torch {torch['version']}: "
+                     f"{torch['throughput']:,.0f} {result['unit']}   {torch['ratio']:.2f}x")
+    return "\n".join(lines)

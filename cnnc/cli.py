@@ -295,8 +295,11 @@ def infer_cmd(spec, weights, data, split, input_path, output_path, batch, backen
 @click.option("--backend", type=click.Choice(["cpu", "reference"]), default="cpu", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), help="compute threads (default: every core)")
+@click.option("--compare", type=click.Choice(["torch"]),
+              help="also run the network in PyTorch (same weights, threads, batch, float32), a step each "
+                   "in turn, and print the ratios")
 @reports_spec_errors
-def bench_cmd(spec, train, batch, repeat, backend, fmt, threads):
+def bench_cmd(spec, train, batch, repeat, backend, fmt, threads, compare):
     """Time SPEC per layer against the machine's measured FP32 peak."""
     import json
 
@@ -304,15 +307,39 @@ def bench_cmd(spec, train, batch, repeat, backend, fmt, threads):
     from .compiler import check
     from cnnc.runtime.cpu.peak import fp32_peak_gflops
 
+    rival = _rival(compare) if compare else None
     analysis = check(spec)
-    peak = fp32_peak_gflops()
     try:
         with _backend(backend).compute_scope(threads):
+            peak = fp32_peak_gflops()                # on the threads the steps run on
             result = bench(analysis, _backend(backend), train=train, batch=batch, repeat=repeat,
-                           peak_gflops=peak)
+                           peak_gflops=peak, rival=rival, threads=_threads_in_use(threads))
     except user_errors() as e:
         fail(str(e))
+    except _rival_errors(rival) as e:
+        fail(f"cannot run {analysis.name} in PyTorch: {e}")
     click.echo(json.dumps(result, indent=2) if fmt == "json" else table(result))
+
+
+def _rival(name: str):
+    """The module that runs a Program in the framework `name` (cnnc/torch_net.py for torch)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        fail("--compare torch needs PyTorch, which is not installed: pip install 'cnnc[bench]' "
+             "(PyTorch 2.13, CPU build)")
+    from . import torch_net
+    return torch_net
+
+
+def _rival_errors(rival) -> tuple:
+    return (rival.MissingTorchOp,) if rival is not None else ()
+
+
+def _threads_in_use(threads: int | None) -> int:
+    """The threads cnnc computes with: --threads as compute_scope caps it, else Numba's count."""
+    import numba
+    return min(threads, numba.config.NUMBA_NUM_THREADS) if threads else numba.get_num_threads()
 
 
 def _npy_bytes(array) -> bytes:
@@ -351,8 +378,47 @@ def _single_input_shape(analysis):
 
 
 def _backend(name: str):
+    """The backend module; a backend that generates kernels reports compiling them on stderr."""
     import importlib
-    return importlib.import_module(f"cnnc.runtime.{name}")
+    backend = importlib.import_module(f"cnnc.runtime.{name}")
+    if name == "cpu":
+        from cnnc.runtime.cpu.generated import report_compiling
+        report_compiling(_compiling)
+    return backend
+
+
+def _compiling(k: int, n: int) -> None:
+    """`compiling kernels k/n`, on one line of the terminal; a first run or a new shape class."""
+    end = "\n" if k == n else ""
+    if sys.stderr.isatty():
+        click.echo(f"\rcompiling kernels {k}/{n}" + end, err=True, nl=False)
+    else:
+        click.echo(f"compiling kernels {k}/{n}", err=True)
+
+
+@cli.command("build")
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.option("--backend", type=click.Choice(["cpu"]), default="cpu", show_default=True)
+@reports_spec_errors
+def build_cmd(spec, backend):
+    """Compile SPEC's kernels ahead of time (training and inference), into the kernel cache."""
+    import time
+
+    from .compiler import check
+    from .passes import lower
+    from .passes.fold import fold_batchnorm
+    from .train.init import initial_params
+    from cnnc.runtime.cpu.generated import kernel_dir
+
+    analysis = check(spec)
+    started = time.perf_counter()
+    cpu = _backend(backend)
+    inference, _ = fold_batchnorm(lower(analysis, training=False), initial_params(analysis))
+    programs = [lower(analysis, training=True), inference]
+    kernels = {k.stem for p in programs for k in cpu.generated_kernels(p)}
+    compiled = cpu.prepare(*programs)
+    click.echo(f"{analysis.name}: {len(kernels)} kernels ready ({compiled} compiled) in "
+               f"{time.perf_counter() - started:.1f} s, cached in {kernel_dir()}")
 
 
 @cli.command("layers")

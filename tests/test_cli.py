@@ -110,3 +110,13 @@ def test_bad_spec_in_a_real_subprocess_exits_1_without_traceback():
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.startswith("tests/specs/bad/unknown_kind.yaml:3:12: error: unknown layer type 'conv2'")
     assert "Traceback" not in result.stderr
+
+
+def test_build_prepares_a_specs_kernels_ahead_of_time(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNC_KERNEL_DIR", str(tmp_path))
+    first = run_cli("build", "tests/specs/tiny/resnet.yaml")
+    assert first.exit_code == 0, first.output
+    assert "compiling kernels 1/" in first.output and "kernels ready" in first.output
+    again = run_cli("build", "tests/specs/tiny/resnet.yaml")
+    assert "(0 compiled)" in again.output and "compiling kernels" not in again.output
+    assert list(tmp_path.glob("conv_fwd_*.py")) and list(tmp_path.glob("conv_wgrad_*.py"))

@@ -5,6 +5,7 @@ from ..analysis.report import mib
 from ..compiler import Analysis
 from . import lower
 from .memory import plan_memory
+from .program import MemoryPlan, Program
 
 
 def plan_text(a: Analysis, batch: int = 1) -> str:
@@ -16,12 +17,16 @@ def plan_text(a: Analysis, batch: int = 1) -> str:
     for i, step in enumerate(infer.steps, 1):
         slot = infer.plan.slot_of[step.result]
         lines.append(f"  {i:>{width}}. {step.describe()}  [{infer.tensors[step.result]}, buffer {slot}]")
-    scale = {"batch": batch}
-    infer_plan = plan_memory(infer.steps, infer.tensors, list(infer.inputs), infer.outputs, training=False, **scale)
-    train_plan = plan_memory(train.steps, train.tensors, list(train.inputs), train.outputs, training=True, **scale)
+    infer_plan, train_plan = batch_plan(infer, batch), batch_plan(train, batch)
     per = "per sample" if batch == 1 else f"for a batch of {batch}"
     lines += [f"peak activation memory at inference, {per}: {mib(infer_plan.before_bytes)} before planning, "
               f"{mib(infer_plan.after_bytes)} after (in {len(infer_plan.slot_bytes)} buffers, reused by liveness)",
               f"training keeps {mib(train_plan.after_bytes)} {per} for backward "
               f"({len(train.steps)} steps; fused intermediates are not stored)"]
     return "\n".join(lines)
+
+
+def batch_plan(program: Program, batch: int) -> MemoryPlan:
+    """The program's activation memory plan for a batch of `batch` (its own plan is per sample)."""
+    return plan_memory(program.steps, program.tensors, list(program.inputs), program.outputs,
+                       training=program.training, batch=batch)

@@ -74,11 +74,11 @@ def _shapes(program, prim):
         tuple(program.params[p].shape) for p in prim.params if p is not None]
 
 
-def prepare(program) -> int:
-    """Compile (or load) every generated kernel the program runs, before its first step; the
+def prepare(*programs) -> int:
+    """Compile (or load) every generated kernel the programs run, before their first step; the
     number compiled (generated.report_compiling says who hears about it)."""
     from .generated import prepare as build
-    return build(generated_kernels(program))
+    return build([k for program in programs for k in generated_kernels(program)])
 
 
 def fuse(step):
