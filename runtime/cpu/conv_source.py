@@ -182,19 +182,22 @@ def weight_grad(geometry: Geometry, cot: int, ctile: int) -> Kernel:
     """partial[k, i, j, c, o] (HWIO per worker k) += Σ over worker k's output rows of
     x[n, oh·SH + i·DH − pt, ow·SW + j·DW − pl, g·Cg + c] · dy[n, oh, ow, g·Og + o];
     `ctile` divides Cg and `cot` divides Og (the caller picks them so)."""
-    acc = "\n".join(f"x{p} = xp[c + {p}]" for p in range(ctile))
-    acc += "\n" + "\n".join(f"d{o} = dp[od + {o}]" for o in range(cot))
+    acc = "\n".join(f"x{p} = xp[{p}]" for p in range(ctile))
+    acc += "\n" + "\n".join(f"d{o} = dp[{o}]" for o in range(cot))
     acc += "\n" + "\n".join(f"a{p}_{o} += x{p} * d{o}" for p in range(ctile) for o in range(cot))
-    flush = "\n".join(f"gw[cw + {p}, od + {o}] += a{p}_{o}" for p in range(ctile) for o in range(cot))
+    flush = "\n".join(f"gc[{p}, {o}] += a{p}_{o}" for p in range(ctile) for o in range(cot))
     body = f'''
 {geometry.constants()}CT, COT = {ctile}, {cot}
 
 
-# The register tile is a function of its own, as in the forward kernel (compile time).
+# The register tile is a function of its own, as in the forward kernel (compile time). Slices
+# of contiguous pixel rows make every index in the pixel loop a constant: no negative-index
+# wraparound, so LLVM sees consecutive loads and vectorises them.
 @njit(fastmath={{"contract"}}, cache=True, boundscheck=False, error_model="numpy", inline="never")
 def block(x, dy, gw, r0, r1, i, j, c, cw, od, pt, pl):
     h, wd = x.shape[1], x.shape[2]
     ho, wo = dy.shape[1], dy.shape[2]
+    gc = gw[cw:cw + CT, od:od + COT]
     # the output columns whose tap (i, j) falls inside the image
     lo = min(wo, max(0, (pl - j * DW + SW - 1) // SW))
     hi = max(lo, min(wo, (wd - 1 + pl - j * DW) // SW + 1))
@@ -207,8 +210,8 @@ def block(x, dy, gw, r0, r1, i, j, c, cw, od, pt, pl):
             xr = x[n, ih]
             dr = dy[n, oh]
             for ow in range(lo, hi):
-                xp = xr[ow * SW + j * DW - pl]
-                dp = dr[ow]
+                xp = xr[ow * SW + j * DW - pl][c:c + CT]
+                dp = dr[ow][od:od + COT]
 {_lines(acc, 16)}
 {_lines(flush, 4)}
 
