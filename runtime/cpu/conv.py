@@ -34,18 +34,20 @@ STORE_ACTIVATIONS = tuple(source.ACTIVATIONS)   # what a conv store applies itse
 
 # ---------------------------------------------------------------- choosing the generated kernels
 def channel_tile(og: int) -> int:
-    """Output channels per tile: whole 16-lane vectors, 64 at most (4 vectors × the pixels of a
-    tile fill the 32 AVX-512 registers); narrow layers pad their last tile (LeNet's 6 → 8)."""
-    for cot in (64, 32, 16):
+    """Output channels per tile: whole 16-lane vectors, 32 at most. Wider tiles (64 × 4 pixels)
+    stream twice the weight bytes per multiply-add from L2 and measured 15–25 % slower here
+    (docs/benchmarks.md); narrow layers pad their last tile (LeNet's 6 → 8)."""
+    for cot in (32, 16):
         if og % cot == 0:
             return cot
-    return min(64, -(-og // 8) * 8)
+    return min(32, -(-og // 8) * 8)
 
 
 def pixel_tile(cot: int, wo: int) -> int:
-    """Output pixels per tile: 4 with 64 channels, 8 below; a power of two no wider than the row
-    (other tile widths made LLVM's vectorizer give up here, 50× slower)."""
-    p = 4 if cot == 64 else 8
+    """Output pixels per tile: 8 (8 pixels × up to 2 vectors = 16 of the 32 AVX-512 registers
+    hold accumulators), a power of two no wider than the row (other widths made LLVM's
+    vectorizer give up here, 50× slower)."""
+    p = 8
     while p > wo:
         p //= 2
     return max(p, 1)
@@ -58,10 +60,11 @@ def forward_kernel(kernel_hw, stride, dilation, groups, cin, og, wo, residual=Fa
 
 
 def weight_grad_kernel(kernel_hw, stride, dilation, cg, og) -> Kernel:
-    """Tiles that divide the channels exactly (a reduction reads every channel of its tile):
-    up to 64 output × up to 8 input channels, 16 vector registers of accumulators at most."""
-    cot = max(d for d in range(1, min(og, 64) + 1) if og % d == 0)
-    ctile = max(d for d in range(1, min(8, 256 // cot) + 1) if cg % d == 0)
+    """Tiles that divide the channels exactly (a reduction reads every channel of its tile), in
+    powers of two (LLVM's vectorizer gave up on 6- or 60-wide tiles here, 10× slower): up to
+    64 output × 8 input channels, 16 vector registers of accumulators at most."""
+    cot = max(d for d in (1, 2, 4, 8, 16, 32, 64) if og % d == 0)
+    ctile = max(d for d in (1, 2, 4, 8) if cg % d == 0 and d * cot <= 256)
     return source.weight_grad(source.Geometry(*kernel_hw, *stride, *dilation), cot, ctile)
 
 
@@ -88,7 +91,7 @@ def kernels_for(x_shape, w_shape, stride, pads, dilation, groups, training, resi
         out += [forward_kernel((len(r[0]), len(c[0])), (1, 1), (r[1], c[1]), groups, o, cg, hw[1])
                 for r, c, hw, _ in phases(x_shape, stride, pads, dilation, (kh, kw))]
     if training:
-        out.append(weight_grad_kernel((kh, kw), stride, dilation, cg, o // groups))
+        out.append(weight_grad_kernel((kh, kw), stride, dilation, cg, gradient_width(o // groups, groups)))
     return out
 
 
@@ -207,8 +210,19 @@ def conv_backward(x, w, dy, stride, pads, dilation, groups, want_dx=True):
     return dx, weight_grad(x, dy, (kh, kw), stride, pads, dilation, groups)
 
 
+def gradient_width(og: int, groups: int) -> int:
+    """The output channels the weight gradient runs over: a narrow ungrouped layer's gradient
+    is padded with zero channels to a whole vector (LeNet's 6 → 16: one 16-wide tile instead
+    of three 2-wide ones)."""
+    return -(-og // 16) * 16 if groups == 1 and og % 16 and og < 64 else og
+
+
 def weight_grad(x, dy, kernel_hw, stride, pads, dilation, groups):
     cg, o = x.shape[3] // groups, dy.shape[3]
+    if gradient_width(o, groups) != o:
+        wide = np.zeros((*dy.shape[:3], gradient_width(o, groups)), np.float32)
+        wide[..., :o] = dy
+        return np.ascontiguousarray(weight_grad(x, wide, kernel_hw, stride, pads, dilation, groups)[..., :o])
     rows = dy.shape[0] * dy.shape[1]
     block_rows = max(1, min(rows, -(-BLOCK_PIXELS // max(1, dy.shape[2]))))
     partial = np.zeros((threads_for(-(-rows // block_rows)), *kernel_hw, cg, o), np.float32)

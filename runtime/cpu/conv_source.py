@@ -76,15 +76,16 @@ def _accumulate(pixels: int, cot: int, x_of) -> str:
 
 def _store(pixels: int, cot: int, residual: bool, activation: str, exact: bool, column) -> str:
     """y[n, oh, column(p), o0 + o] = act(a + bias (+ residual)) for the tile's channels; when the
-    tile may run past the last channel (not `exact`), each store is guarded."""
-    out = []
+    tile may run past the last channel (not `exact`), each store is guarded. Slices of the rows
+    give every index a constant (vectorised stores, no wraparound)."""
+    out = ["bo = bias[o0:o0 + ov]"]
     for p in range(pixels):
-        out.append(f"yo = y[n, oh, {column(p)}]")
+        out.append(f"yo = y[n, oh, {column(p)}][o0:o0 + ov]")
         if residual:
-            out.append(f"ro = res[n, oh, {column(p)}]")
+            out.append(f"ro = res[n, oh, {column(p)}][o0:o0 + ov]")
         for o in range(cot):
-            add = f" + ro[o0 + {o}]" if residual else ""
-            lines = [f"v = a{p}_{o} + bias[o0 + {o}]{add}", ACTIVATIONS[activation], f"yo[o0 + {o}] = v"]
+            add = f" + ro[{o}]" if residual else ""
+            lines = [f"v = a{p}_{o} + bo[{o}]{add}", ACTIVATIONS[activation], f"yo[{o}] = v"]
             lines = [line for line in lines if line]
             if not exact:
                 lines = [f"if {o} < ov:"] + ["    " + line for line in lines]
@@ -103,7 +104,7 @@ def _tile_taps(geometry: Geometry, pixels: int, cot: int, grouped: bool) -> str:
         runs = "\n".join(f"s{p} = xr[(ow0 + {p}) * SW * cg:(ow0 + {p}) * SW * cg + KW * cg]" for p in range(pixels))
         return ("xf = xb.reshape(KH, xb.shape[1] * cg)\n"
                 "wf = wt.reshape(KH, KW * cg, COT)\n"
-                "for i in range(KH):\n"
+                "for i in range(i0, i1):\n"
                 "    xr = xf[i]\n"
                 "    wi = wf[i]\n"
                 + _lines(runs, 4)
@@ -111,7 +112,7 @@ def _tile_taps(geometry: Geometry, pixels: int, cot: int, grouped: bool) -> str:
                 "        wc = wi[u]\n"
                 + _lines(_accumulate(pixels, cot, lambda p: f"s{p}[u]"), 8))
     rows = "\n".join(f"s{p} = xr[(ow0 + {p}) * SW + j * DW, c0:c0 + cg]" for p in range(pixels))
-    return ("for i in range(KH):\n"
+    return ("for i in range(i0, i1):\n"
             "    xr = xb[i]\n"
             "    for j in range(KW):\n"
             "        wij = wt[i, j]\n"
@@ -136,7 +137,7 @@ def forward(geometry: Geometry, cot: int, pixels: int, exact: bool, grouped: boo
 # vectorises it. Slices of the rows keep every index inside the channel loop non-negative,
 # which spares LLVM the negative-index wraparound on each load.
 @njit(fastmath={{"contract"}}, cache=True, boundscheck=False, error_model="numpy", inline="never")
-def tile(xb, wt, bias, res, y, n, oh, ow0, c0, cg, o0, ov, slope):
+def tile(xb, wt, bias, res, y, n, oh, ow0, c0, cg, o0, ov, slope, i0, i1):
 {_lines(tile, 4)}
 
 @njit("{SIGNATURE_CONV}", {OPTIONS})
@@ -156,12 +157,11 @@ def conv(x, w, bias, res, y, groups, pt, pl, slope, workers):
         for r in range(k * rows // workers, (k + 1) * rows // workers):
             n = r // ho
             oh = r - n * ho
-            for i in range(KH):
-                ih = oh * SH - pt + i * DH
-                if ih >= 0 and ih < h:
-                    xb[i, first + pl:last + pl] = x[n, ih, first:last]
-                else:
-                    xb[i] = ZERO
+            # the kernel rows inside the image: rows of padding are skipped, not multiplied
+            i0 = max(0, -((oh * SH - pt) // DH))
+            i1 = max(i0, min(KH, (h - 1 + pt - oh * SH) // DH + 1))
+            for i in range(i0, i1):
+                xb[i, first + pl:last + pl] = x[n, oh * SH - pt + i * DH, first:last]
             for gt in range(groups * tiles):
                 g = gt // tiles
                 t = gt - g * tiles
@@ -169,7 +169,7 @@ def conv(x, w, bias, res, y, groups, pt, pl, slope, workers):
                 ov = min(COT, og - t * COT)
                 for q in range(starts):
                     # the last tile overlaps the one before when P does not divide the row
-                    tile(xb, w[gt], bias, res, y, n, oh, min(q * P, wo - P), g * cg, cg, o0, ov, slope)
+                    tile(xb, w[gt], bias, res, y, n, oh, min(q * P, wo - P), g * cg, cg, o0, ov, slope, i0, i1)
 '''
     epilogue = ("res_" if residual else "") + activation + ("" if exact else "_ragged")
     epilogue += "_grouped" if grouped else ""
