@@ -388,7 +388,8 @@ def _backend(name: str):
 
 
 def _compiling(k: int, n: int) -> None:
-    """`compiling kernels k/n`, on one line of the terminal; a first run or a new shape class."""
+    """`compiling kernels k/n` (k done), on one line of a terminal; a first run or a new shape
+    class."""
     end = "\n" if k == n else ""
     if sys.stderr.isatty():
         click.echo(f"\rcompiling kernels {k}/{n}" + end, err=True, nl=False)

@@ -21,6 +21,7 @@ offsets); image sizes, channels, batch and padding are arguments.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from .generated import Kernel
@@ -122,6 +123,7 @@ def _tile_taps(geometry: Geometry, pixels: int, cot: int, grouped: bool) -> str:
             + _lines(_accumulate(pixels, cot, lambda p: f"s{p}[c]"), 12))
 
 
+@functools.cache            # a program lists its kernels each time it is prepared
 def forward(geometry: Geometry, cot: int, pixels: int, exact: bool, grouped: bool = False,
             residual: bool = False, activation: str = "none") -> Kernel:
     """y = act(conv(x, w) + bias (+ res)); `pixels` output pixels × `cot` channels per tile;
@@ -178,6 +180,7 @@ def conv(x, w, bias, res, y, groups, pt, pl, slope, workers):
                   body)
 
 
+@functools.cache            # a program lists its kernels each time it is prepared
 def weight_grad(geometry: Geometry, cot: int, ctile: int) -> Kernel:
     """partial[k, i, j, c, o] (HWIO per worker k) += Σ over worker k's output rows of
     x[n, oh·SH + i·DH − pt, ow·SW + j·DW − pl, g·Cg + c] · dy[n, oh, ow, g·Og + o];
@@ -238,6 +241,7 @@ def weight_grad(x, dy, partial, groups, pt, pl, block_rows):
                   f"convolution weight gradient, {geometry}, tile {ctile} input x {cot} output channels", body)
 
 
+@functools.cache            # a program lists its kernels each time it is prepared
 def depthwise(geometry: Geometry, residual: bool = False, activation: str = "none") -> Kernel:
     """y[n, oh, ow, c] = act(bias[c] + Σ_(i, j) x[n, oh·SH + i·DH − pt, ow·SW + j·DW − pl, c]·w[i, j, c]
     (+ res)); inner loops over channels (vectorised), every tap unrolled."""
@@ -290,6 +294,7 @@ def depthwise(x, w, bias, res, y, pt, pl, slope):
                   f"depthwise convolution forward, {geometry}, epilogue {epilogue}", body)
 
 
+@functools.cache            # a program lists its kernels each time it is prepared
 def depthwise_weight_grad(geometry: Geometry) -> Kernel:
     """partial[k, i, j, c] += Σ over worker k's output rows of
     x[n, oh·SH + i·DH − pt, ow·SW + j·DW − pl, c] · dy[n, oh, ow, c]."""

@@ -16,6 +16,7 @@ dilation, channel tile, epilogue — into Python source. Here that source become
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -54,7 +55,7 @@ class Kernel:
     def source(self) -> str:
         return HEADER.format(what=self.what) + self.body + FOOTER
 
-    @property
+    @functools.cached_property
     def stem(self) -> str:
         import numba
         digest = hashlib.sha256("\0".join((VERSION, numba.__version__, self.source)).encode()).hexdigest()
@@ -86,7 +87,7 @@ _reporter: Callable[[int, int], None] | None = None
 
 
 def report_compiling(reporter: Callable[[int, int], None] | None) -> None:
-    """`reporter(k, n)` is called as the k-th of n kernels is compiled (the CLI prints it)."""
+    """`reporter(k, n)` is called when k of n kernels are compiled, from 0 (the CLI prints it)."""
     global _reporter
     _reporter = reporter
 
@@ -95,13 +96,15 @@ def prepare(kernels: list[Kernel]) -> int:
     """Compile what is not built yet, on every core (one process each), then load everything;
     the number compiled."""
     todo = list({k.stem: k for k in kernels if not is_built(k)}.values())
+    if todo and _reporter:
+        _reporter(0, len(todo))
     if len(todo) > 1 and (os.cpu_count() or 1) > 1:
         _compile_in_processes(todo)
     else:
         for index, kernel in enumerate(todo):
+            module(kernel)
             if _reporter:
                 _reporter(index + 1, len(todo))
-            module(kernel)
     for kernel in kernels:
         module(kernel)
     return len(todo)
