@@ -355,11 +355,11 @@ def peak_rss() -> int:
 
 
 class _Recording:
-    """A backend that notes the arrays its `to_internal` makes: the network's inputs inside the
-    executor, which are no activations."""
+    """A backend that notes the arrays its `to_internal` makes (the network's inputs inside the
+    executor, which are no activations) and the output of every op it runs."""
 
     def __init__(self, backend) -> None:
-        self.backend, self.made = backend, []
+        self.backend, self.made, self.outputs = backend, [], []
 
     def __getattr__(self, name):
         return getattr(self.backend, name)
@@ -368,6 +368,15 @@ class _Recording:
         self.made.append(self.backend.to_internal(name, array))
         return self.made[-1]
 
+    def kernels(self):
+        def recorded(forward):
+            def run(xs, ps, attrs, ctx):
+                y, saved = forward(xs, ps, attrs, ctx)
+                self.outputs.append(y)
+                return y, saved
+            return run
+        return {op: (recorded(fwd), bwd) for op, (fwd, bwd) in self.backend.kernels().items()}
+
 
 def _root(a: np.ndarray) -> np.ndarray:
     while isinstance(a.base, np.ndarray):
@@ -375,22 +384,11 @@ def _root(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _arrays(obj):
-    if isinstance(obj, np.ndarray):
-        yield obj
-    elif isinstance(obj, (tuple, list)):
-        for item in obj:
-            yield from _arrays(item)
-    elif isinstance(obj, dict):
-        for item in obj.values():
-            yield from _arrays(item)
-
-
-def held_activation_bytes(executor, not_activations) -> int:
-    """The bytes of the distinct buffers the executor's tape keeps for backward, but parameters
-    and the network's inputs."""
+def held_activation_bytes(outputs, not_activations) -> int:
+    """The bytes of the distinct buffers the ops of a training forward allocated for their
+    outputs (all alive until backward), but parameters and the network's inputs."""
     excluded = {id(_root(a)) for a in not_activations}
-    buffers = {id(r): r for r in (_root(a) for _, saved in executor.tape.records for a in _arrays(saved))}
+    buffers = {id(r): r for r in (_root(a) for a in outputs)}
     return sum(r.nbytes for key, r in buffers.items() if key not in excluded)
 
 
@@ -413,7 +411,7 @@ def activation_target(batch: int = 64) -> Target:
         executor = Executor(program, backend, params)
         with cpu.compute_scope(settings.threads):
             executor.forward(random_inputs(a, batch, np.random.default_rng(0)), RunContext(train=True))
-        held = held_activation_bytes(executor, [*params.values(), *backend.made])
+        held = held_activation_bytes(backend.outputs, [*params.values(), *backend.made])
         planned = batch_plan(program, batch).after_bytes
         return Row(name, held / MIB, planned / MIB, "MiB", planned / held, "equal", held == planned,
                    f"torch column: the plan's figure; executor {held:,} B, plan {planned:,} B")

@@ -22,7 +22,7 @@ def plan_text(a: Analysis, batch: int = 1) -> str:
     lines += [f"peak activation memory at inference, {per}: {mib(infer_plan.before_bytes)} before planning, "
               f"{mib(infer_plan.after_bytes)} after (in {len(infer_plan.slot_bytes)} buffers, reused by liveness)",
               f"training keeps {mib(train_plan.after_bytes)} {per} for backward "
-              f"({len(train.steps)} steps; fused intermediates are not stored)"]
+              f"(the outputs of all {len(train.primitive_steps())} ops)"]
     return "\n".join(lines)
 
 
