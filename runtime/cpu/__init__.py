@@ -53,19 +53,20 @@ def compute_scope(threads: int | None = None):
 
 def generated_kernels(program) -> list:
     """Every generated kernel `program` runs, training or inference (runtime/cpu/generated.py)."""
-    from .conv import KERNELS
+    from . import conv, recurrent
     from .fusion import epilogue, in_conv_store
+    families = {**conv.KERNELS, **recurrent.KERNELS}       # op → the generated kernels it runs
     out = []
     for step in program.steps:
         fused = epilogue(step)
         if fused and in_conv_store(fused[0], fused[2]):    # how the executor runs it when not training
             head, residual, activation, _ = fused
-            out += KERNELS[head.op](head, _shapes(program, head), False, residual is not None, activation)
+            out += families[head.op](head, _shapes(program, head), False, residual is not None, activation)
             if not program.training:
                 continue
         for prim in step.chain():
-            if prim.op in KERNELS:
-                out += KERNELS[prim.op](prim, _shapes(program, prim), program.training)
+            if prim.op in families:
+                out += families[prim.op](prim, _shapes(program, prim), program.training)
     return list({k.stem: k for k in out}.values())
 
 

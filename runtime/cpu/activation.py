@@ -6,8 +6,8 @@ over flat arrays. Backward reads the saved input x, except sigmoid and tanh, who
 come cheaper from the output y (s·(1 − s), 1 − t²) than from recomputing exp/tanh.
 Gradients at the kinks follow the reference (PyTorch's): relu'(0) = 0, leaky_relu'(0) = slope.
 
-tanh (and sigmoid = ½ + ½·tanh(x/2), which cannot overflow) use a float32 rational
-approximation (Eigen's; |error| < 1e-6), ~6x faster than libm's tanh (shared/PERFORMANCE.md).
+tanh and sigmoid are runtime/cpu/approx.py's float32 rational approximation (stated and tested
+maximum error 4e-7 / 2.5e-7), ~6x faster than libm's tanh (shared/PERFORMANCE.md).
 
 Softmax works on any axis of any layout: the array is viewed as (outer, K, inner) around the
 reduced axis; the channels of a 4-D (NHWC) tensor are the last axis, so inner = 1 there.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .approx import sigmoid, tanh
 from .core import array_axis
 from ..ops import activation_op, own_attrs
 
@@ -27,32 +28,7 @@ CODES = {"none": IDENTITY, "relu": RELU, "relu6": RELU6, "leaky_relu": LEAKY_REL
 SAVES_OUTPUT = {SIGMOID, TANH}           # backward reads y, not x
 
 _0, _1, _3, _6 = np.float32(0), np.float32(1), np.float32(3), np.float32(6)
-_HALF, _SIXTH = np.float32(0.5), np.float32(1 / 6)
-# Eigen's generic_fast_tanh_float: odd 13th / even 6th degree rational on [-7.9, 7.9]
-_CLAMP, _TINY = np.float32(7.90531110763549805), np.float32(0.0004)
-_A1, _A3, _A5, _A7 = (np.float32(4.89352455891786e-03), np.float32(6.37261928875436e-04),
-                      np.float32(1.48572235717979e-05), np.float32(5.12229709037114e-08))
-_A9, _A11, _A13 = np.float32(-8.60467152213735e-11), np.float32(2.00018790482477e-13), np.float32(-2.76076847742355e-16)
-_B0, _B2, _B4, _B6 = (np.float32(4.89352518554385e-03), np.float32(2.26843463243900e-03),
-                      np.float32(1.18534705686654e-04), np.float32(1.19825839466702e-06))
-
-
-@njit(inline="always", fastmath=True, cache=True)
-def fast_tanh(x):
-    if abs(x) < _TINY:
-        return x
-    x = min(max(x, -_CLAMP), _CLAMP)
-    x2 = x * x
-    p = x2 * _A13 + _A11
-    p = x2 * p + _A9
-    p = x2 * p + _A7
-    p = x2 * p + _A5
-    p = x2 * p + _A3
-    p = x2 * p + _A1
-    q = x2 * _B6 + _B4
-    q = x2 * q + _B2
-    q = x2 * q + _B0
-    return x * p / q
+_SIXTH = np.float32(1 / 6)
 
 
 # ---------------------------------------------------------------- elementwise kernels
@@ -70,13 +46,13 @@ def _forward(x, code, slope, y):
             y[i] = x[i] if x[i] > _0 else slope * x[i]
     elif code == SIGMOID:
         for i in prange(n):
-            y[i] = _HALF + _HALF * fast_tanh(_HALF * x[i])
+            y[i] = sigmoid(x[i])
     elif code == HARD_SIGMOID:
         for i in prange(n):
             y[i] = min(max(x[i] + _3, _0), _6) * _SIXTH
     elif code == TANH:
         for i in prange(n):
-            y[i] = fast_tanh(x[i])
+            y[i] = tanh(x[i])
     else:
         for i in prange(n):
             y[i] = x[i]
@@ -94,11 +70,11 @@ def _add_then(x, r, code, slope):
         elif code == LEAKY_RELU:
             v = v if v > _0 else slope * v
         elif code == SIGMOID:
-            v = _HALF + _HALF * fast_tanh(_HALF * v)
+            v = sigmoid(v)
         elif code == HARD_SIGMOID:
             v = min(max(v + _3, _0), _6) * _SIXTH
         elif code == TANH:
-            v = fast_tanh(v)
+            v = tanh(v)
         x[i] = v
 
 

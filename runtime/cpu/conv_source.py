@@ -103,10 +103,10 @@ def _tile_taps(geometry: Geometry, pixels: int, cot: int, grouped: bool) -> str:
     row are one contiguous run of the row buffer (and of the weights): one long loop."""
     if geometry.dw == 1 and not grouped:
         runs = "\n".join(f"s{p} = xr[(ow0 + {p}) * SW * cg:(ow0 + {p}) * SW * cg + KW * cg]" for p in range(pixels))
-        return ("xf = xb.reshape(KH, xb.shape[1] * cg)\n"
+        return ("xf = xb.reshape(xb.shape[0], xb.shape[1] * cg)\n"
                 "wf = wt.reshape(KH, KW * cg, COT)\n"
                 "for i in range(i0, i1):\n"
-                "    xr = xf[i]\n"
+                "    xr = xf[slot[i]]\n"
                 "    wi = wf[i]\n"
                 + _lines(runs, 4)
                 + "    for u in range(KW * cg):\n"
@@ -114,7 +114,7 @@ def _tile_taps(geometry: Geometry, pixels: int, cot: int, grouped: bool) -> str:
                 + _lines(_accumulate(pixels, cot, lambda p: f"s{p}[u]"), 8))
     rows = "\n".join(f"s{p} = xr[(ow0 + {p}) * SW + j * DW, c0:c0 + cg]" for p in range(pixels))
     return ("for i in range(i0, i1):\n"
-            "    xr = xb[i]\n"
+            "    xr = xb[slot[i]]\n"
             "    for j in range(KW):\n"
             "        wij = wt[i, j]\n"
             + _lines(rows, 8)
@@ -139,7 +139,7 @@ def forward(geometry: Geometry, cot: int, pixels: int, exact: bool, grouped: boo
 # vectorises it. Slices of the rows keep every index inside the channel loop non-negative,
 # which spares LLVM the negative-index wraparound on each load.
 @njit(fastmath={{"contract"}}, cache=True, boundscheck=False, error_model="numpy", inline="never")
-def tile(xb, wt, bias, res, y, n, oh, ow0, c0, cg, o0, ov, slope, i0, i1):
+def tile(xb, wt, bias, res, y, n, oh, ow0, c0, cg, o0, ov, slope, slot, i0, i1):
 {_lines(tile, 4)}
 
 @njit("{SIGNATURE_CONV}", {OPTIONS})
@@ -152,10 +152,14 @@ def conv(x, w, bias, res, y, groups, pt, pl, slope, workers):
     first, last = max(0, -pl), min(wd, width - pl)      # the input columns that land in it
     starts = (wo + P - 1) // P
     rows = n_img * ho
+    span = (KH - 1) * DH + 1                            # input rows one output row reads
     for k in prange(workers):
-        # each worker copies the KH input rows of an output row into a zero-bordered buffer,
-        # so every tile reads without bounds checks (the copy is 1/(KW·COT) of the work)
-        xb = np.zeros((KH, width, c_in), np.float32)
+        # Each worker keeps the input rows its output rows read in a zero-bordered ring of
+        # `span` rows (row ih in slot ih % span), copying each row once per image rather than
+        # once per kernel row: every tile then reads without bounds checks.
+        xb = np.zeros((span, width, c_in), np.float32)
+        held = np.full(span, -1, np.int64)              # which (image, row) each slot holds
+        slot = np.empty(KH, np.int64)
         for r in range(k * rows // workers, (k + 1) * rows // workers):
             n = r // ho
             oh = r - n * ho
@@ -163,7 +167,11 @@ def conv(x, w, bias, res, y, groups, pt, pl, slope, workers):
             i0 = max(0, -((oh * SH - pt) // DH))
             i1 = max(i0, min(KH, (h - 1 + pt - oh * SH) // DH + 1))
             for i in range(i0, i1):
-                xb[i, first + pl:last + pl] = x[n, oh * SH - pt + i * DH, first:last]
+                ih = oh * SH - pt + i * DH
+                slot[i] = ih % span
+                if held[slot[i]] != n * h + ih:
+                    xb[slot[i], first + pl:last + pl] = x[n, ih, first:last]
+                    held[slot[i]] = n * h + ih
             for gt in range(groups * tiles):
                 g = gt // tiles
                 t = gt - g * tiles
@@ -171,7 +179,7 @@ def conv(x, w, bias, res, y, groups, pt, pl, slope, workers):
                 ov = min(COT, og - t * COT)
                 for q in range(starts):
                     # the last tile overlaps the one before when P does not divide the row
-                    tile(xb, w[gt], bias, res, y, n, oh, min(q * P, wo - P), g * cg, cg, o0, ov, slope, i0, i1)
+                    tile(xb, w[gt], bias, res, y, n, oh, min(q * P, wo - P), g * cg, cg, o0, ov, slope, slot, i0, i1)
 '''
     epilogue = ("res_" if residual else "") + activation + ("" if exact else "_ragged")
     epilogue += "_grouped" if grouped else ""

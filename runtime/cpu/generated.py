@@ -38,6 +38,9 @@ from numba import njit, prange
 
 # Read by Numba per compilation and not part of its cache key, so set here, around the kernels:
 # the SLP vectorizer packs the unrolled accumulators into vectors (../shared/PERFORMANCE.md).
+# Numba reloads its configuration at a compilation when NUMBA_* variables changed since
+# (runtime/cpu/target.py sets one), which would reset the flag: reload first, then set it.
+numba.config.reload_config()
 _SLP_BEFORE = numba.config.SLP_VECTORIZE
 numba.config.SLP_VECTORIZE = 1
 '''
@@ -67,19 +70,21 @@ def kernel_dir() -> Path:
     return Path(os.environ.get("CNNC_KERNEL_DIR") or cache.cache_dir().parent / "kernels")
 
 
-_modules: dict[str, ModuleType] = {}
+_modules: dict[Path, ModuleType] = {}          # by file: a kernel directory of its own is a cache of its own
 
 
 def is_built(kernel: Kernel) -> bool:
-    """Whether the kernel's module was compiled (and cached) by some earlier process."""
-    return kernel.stem in _modules or (kernel_dir() / f"{kernel.stem}.built").exists()
+    """Whether the kernel's module was compiled (and cached) here or by an earlier process."""
+    path = kernel_dir() / f"{kernel.stem}.py"
+    return path in _modules or path.with_suffix(".built").exists()
 
 
 def module(kernel: Kernel) -> ModuleType:
     """The kernel's module: loaded from the cache, or written, compiled and cached now."""
-    found = _modules.get(kernel.stem)
+    path = kernel_dir() / f"{kernel.stem}.py"
+    found = _modules.get(path)
     if found is None:
-        found = _modules[kernel.stem] = _import(kernel)
+        found = _modules[path] = _import(kernel)
     return found
 
 

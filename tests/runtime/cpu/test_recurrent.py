@@ -26,9 +26,10 @@ def assert_matches_reference(backend, op, xs, ps, attrs, *, seed=0):
     """CPU op (float32, internal layout) == reference op (float64): y, dxs and dps."""
     xs, ps = _cast(xs, np.float32), _cast(ps, np.float32)
     names = [f"x{i}" for i in range(len(xs))]
-    y, saved = getattr(backend, f"{op}_fwd")([to_internal(n, x) for n, x in zip(names, xs)], ps, attrs, RunContext())
+    training = RunContext(train=True)                # a forward whose backward is taken
+    y, saved = getattr(backend, f"{op}_fwd")([to_internal(n, x) for n, x in zip(names, xs)], ps, attrs, training)
     y_ref, saved_ref = getattr(ref_of(backend), f"{op}_fwd")(_cast(xs, np.float64), _cast(ps, np.float64), attrs,
-                                                             RunContext())
+                                                             training)
     y = from_internal("y", y)
     dy = np.random.default_rng(seed).standard_normal(y_ref.shape)
     dxs, dps = getattr(backend, f"{op}_bwd")(saved, to_internal("y", dy.astype(np.float32)), attrs)
@@ -102,3 +103,77 @@ def test_highway_without_biases():
     rng = np.random.default_rng(6)
     w_h, _, w_t, _ = highway_params(3, rng)
     assert_matches_reference(cpu, "highway", [rng.standard_normal((2, 3))], [w_h, None, w_t, None], {"activation": "tanh"})
+
+
+@pytest.mark.parametrize("op", GATES)
+def test_wide_layers_cross_tiles_and_blocks(op):
+    """130 units: padded to three 64-wide column tiles (the LSTM's gates to twelve); with 130
+    features a step's product [h, x, 1] is 323 deep, three 128-deep blocks; 9 sequences: two row
+    blocks, the second ragged."""
+    rng = np.random.default_rng(7)
+    n, steps, features, units = 9, 3, 130, 130
+    ps = recurrent_params(op, features, units, bidirectional=True, rng=rng)
+    ps = [None if p is None else p * 0.2 for p in ps]          # keep the gates off saturation
+    attrs = dict(units=units, bidirectional=True, return_sequences=True, activation="tanh")
+    assert_matches_reference(cpu, op, [rng.standard_normal((n, steps, features))], ps, attrs)
+
+
+@pytest.mark.parametrize("op", GATES)
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_one_sequence_many_steps(op, return_sequences):
+    rng = np.random.default_rng(8)
+    ps = recurrent_params(op, 5, 70, rng=rng)
+    ps = [None if p is None else p * 0.3 for p in ps]
+    assert_matches_reference(cpu, op, [rng.standard_normal((1, 12, 5))], ps,
+                             dict(units=70, return_sequences=return_sequences))
+
+
+@pytest.mark.parametrize("op", GATES)
+def test_input_gradient_skipped_when_not_wanted(op):
+    rng = np.random.default_rng(9)
+    ps = recurrent_params(op, 3, 4, rng=rng)
+    x = rng.standard_normal((2, 3, 3)).astype(np.float32)
+    attrs = dict(units=4, input_grads=[False])
+    y, saved = getattr(cpu, f"{op}_fwd")([x], [None if p is None else p.astype(np.float32) for p in ps], attrs,
+                                         RunContext(train=True))
+    dxs, dps = getattr(cpu, f"{op}_bwd")(saved, np.ones_like(y), attrs)
+    assert dxs == [None] and all(d is not None for d in dps[:4])
+
+
+@pytest.mark.parametrize("op", GATES)
+def test_same_result_on_one_and_on_every_thread(op):
+    """Rows never interact and each thread owns whole rows: the thread count changes nothing."""
+    import numba
+    rng = np.random.default_rng(10)
+    ps = [p.astype(np.float32) for p in recurrent_params(op, 6, 20, rng=rng)[:4]] + [None] * 4
+    x = rng.standard_normal((13, 7, 6)).astype(np.float32)
+    attrs = dict(units=20, return_sequences=True)
+
+    def run():
+        y, saved = getattr(cpu, f"{op}_fwd")([x], ps, attrs, RunContext(train=True))
+        return [y, *getattr(cpu, f"{op}_bwd")(saved, np.ones_like(y), attrs)[1][:4]]
+
+    every = run()
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        one = run()
+    finally:
+        numba.set_num_threads(previous)
+    for a, b in zip(every, one):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("op", GATES)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_inference_keeps_one_step_of_tape_and_gives_the_same_output(op, bidirectional):
+    rng = np.random.default_rng(11)
+    ps = [None if p is None else p.astype(np.float32)
+          for p in recurrent_params(op, 4, 5, bidirectional=bidirectional, rng=rng)]
+    x = rng.standard_normal((6, 9, 4)).astype(np.float32)
+    attrs = dict(units=5, bidirectional=bidirectional, return_sequences=True)
+    y_train, _ = getattr(cpu, f"{op}_fwd")([x], ps, attrs, RunContext(train=True))
+    y_infer, saved = getattr(cpu, f"{op}_fwd")([x], ps, attrs, RunContext(train=False))
+    np.testing.assert_array_equal(y_infer, y_train)
+    with pytest.raises(ValueError, match="training"):
+        getattr(cpu, f"{op}_bwd")(saved, np.ones_like(y_infer), attrs)
