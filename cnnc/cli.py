@@ -418,7 +418,7 @@ def build_cmd(spec, backend):
     programs = [lower(analysis, training=True), inference]
     kernels = {k.stem for p in programs for k in cpu.generated_kernels(p)}
     compiled = cpu.prepare(*programs)
-    click.echo(f"{analysis.name}: {len(kernels)} kernels ready ({compiled} compiled) in "
+    click.echo(f"{analysis.name}: {len(kernels)} kernel{'s' * (len(kernels) != 1)} ready ({compiled} compiled) in "
                f"{time.perf_counter() - started:.1f} s, cached in {kernel_dir()}")
 
 

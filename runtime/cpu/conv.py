@@ -72,6 +72,11 @@ def is_depthwise(cg: int, groups: int) -> bool:
     return cg == 1 and groups > 1
 
 
+def is_single_channel(cin: int, groups: int) -> bool:
+    """A one-channel image (MNIST's first layers): vectorised along rows, conv_source.single_channel."""
+    return cin == 1 and groups == 1
+
+
 def kernels_for(x_shape, w_shape, stride, pads, dilation, groups, training, residual=False,
                 activation="none", want_dx=True) -> list[Kernel]:
     """The generated kernels a conv2d over NHWC `x_shape` with HWIO `w_shape` runs (in training,
@@ -86,11 +91,17 @@ def kernels_for(x_shape, w_shape, stride, pads, dilation, groups, training, resi
         if training:
             out.append(source.depthwise_weight_grad(source.Geometry(kh, kw, *stride, *dilation)))
         return out
-    out = [forward_kernel((kh, kw), stride, dilation, groups, x_shape[3], o // groups, wo, residual, activation)]
+    geometry = source.Geometry(kh, kw, *stride, *dilation)
+    if is_single_channel(x_shape[3], groups):
+        out = [source.single_channel(geometry, residual, activation)]
+    else:
+        out = [forward_kernel((kh, kw), stride, dilation, groups, x_shape[3], o // groups, wo, residual, activation)]
     if training and want_dx:
         out += [forward_kernel((len(r[0]), len(c[0])), (1, 1), (r[1], c[1]), groups, o, cg, hw[1])
                 for r, c, hw, _ in phases(x_shape, stride, pads, dilation, (kh, kw))]
-    if training:
+    if training and is_single_channel(x_shape[3], groups):
+        out.append(source.single_channel_weight_grad(geometry))
+    elif training:
         out.append(weight_grad_kernel((kh, kw), stride, dilation, cg, gradient_width(o // groups, groups)))
     return out
 
@@ -184,11 +195,16 @@ def conv_forward(x, w, bias, stride, pads, dilation, groups, residual=None, acti
     x = f32(x)
     ho, wo = out_hw or out_size(x.shape, (kh, kw), stride, pads, dilation)
     y = np.empty((x.shape[0], ho, wo, o), np.float32)
+    bias = np.zeros(o, np.float32) if bias is None else f32(bias)
+    res = y if residual is None else f32(residual)
+    if is_single_channel(x.shape[3], groups):
+        kernel = source.single_channel(source.Geometry(kh, kw, *stride, *dilation), residual is not None, activation)
+        module(kernel).conv(x, f32(w), bias, res, y, pads[0][0], pads[1][0], np.float32(slope),
+                            threads_for(x.shape[0] * ho))
+        return y
     kernel = forward_kernel((kh, kw), stride, dilation, groups, x.shape[3], o // groups, wo,
                             residual is not None, activation)
     cot = channel_tile(o // groups)
-    bias = np.zeros(o, np.float32) if bias is None else f32(bias)
-    res = y if residual is None else f32(residual)
     module(kernel).conv(x, packed(f32(w), groups, cot), bias, res, y, groups, pads[0][0], pads[1][0],
                         np.float32(slope), threads_for(x.shape[0] * ho))
     return y
@@ -219,6 +235,11 @@ def gradient_width(og: int, groups: int) -> int:
 
 def weight_grad(x, dy, kernel_hw, stride, pads, dilation, groups):
     cg, o = x.shape[3] // groups, dy.shape[3]
+    if is_single_channel(x.shape[3], groups):
+        partial = np.zeros((threads_for(dy.shape[0] * dy.shape[1]), *kernel_hw, 1, o), np.float32)
+        kernel = source.single_channel_weight_grad(source.Geometry(*kernel_hw, *stride, *dilation))
+        module(kernel).weight_grad(x, dy, partial, pads[0][0], pads[1][0])
+        return partial.sum(axis=0)
     if gradient_width(o, groups) != o:
         wide = np.zeros((*dy.shape[:3], gradient_width(o, groups)), np.float32)
         wide[..., :o] = dy

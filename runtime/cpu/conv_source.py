@@ -336,3 +336,108 @@ def depthwise_weight_grad(x, dy, partial, pt, pl):
                                 gw[c] += xp[c] * dp[c]
 '''
     return Kernel(f"depthwise_wgrad_{geometry.tag}", f"depthwise convolution weight gradient, {geometry}", body)
+
+
+SIGNATURE_ROWS = ("void(float32[:, :, :, ::1], float32[:, :, :, ::1], float32[::1], float32[:, :, :, ::1], "
+                  "float32[:, :, :, ::1], int64, int64, float32, int64)")
+SIGNATURE_ROWS_WGRAD = "void(float32[:, :, :, ::1], float32[:, :, :, ::1], float32[:, :, :, :, ::1], int64, int64)"
+
+
+def _row_run(geometry: Geometry) -> str:
+    """The input pixels tap j of a kernel row meets along an output row: contiguous at stride 1
+    (LLVM vectorises the loops over it), every SW-th pixel else."""
+    step = "" if geometry.sw == 1 else ":SW"
+    return f"xb[j * DW:j * DW + (wv - 1) * SW + 1{step}]"
+
+
+@functools.cache
+def single_channel(geometry: Geometry, residual: bool = False, activation: str = "none") -> Kernel:
+    """A convolution of a one-channel image (MNIST's first layers): channel tiles would hold one
+    multiply-add per load, so this one vectorises along the output row instead. Each worker
+    keeps a row of accumulators per output channel, acc[o, ow], in L1, adds every tap's
+    contiguous run of input pixels to them, and stores them transposed (NHWC) with the epilogue."""
+    add = " + res[n, oh, ow, o]" if residual else ""
+    act = ACTIVATIONS[activation]
+    store = f"v = acc[o, ow]{add}\n" + (act + "\n" if act else "") + "y[n, oh, ow, o] = v"
+    body = f'''
+{geometry.constants()}
+
+@njit("{SIGNATURE_ROWS}", {OPTIONS})
+def conv(x, w, bias, res, y, pt, pl, slope, workers):
+    n_img, h, wd, _ = x.shape
+    _, ho, wo, c_out = y.shape
+    wv = (wo + 15) // 16 * 16                           # whole vectors: no scalar remainder loop
+    width = (wv - 1) * SW + (KW - 1) * DW + 1
+    first, last = max(0, -pl), min(wd, width - pl)
+    rows = n_img * ho
+    for k in prange(workers):
+        xb = np.zeros(width, np.float32)                 # one zero-bordered input row
+        acc = np.empty((c_out, wv), np.float32)
+        for r in range(k * rows // workers, (k + 1) * rows // workers):
+            n = r // ho
+            oh = r - n * ho
+            for o in range(c_out):
+                acc[o, :] = bias[o]
+            for i in range(KH):
+                ih = oh * SH - pt + i * DH
+                if ih >= 0 and ih < h:
+                    for u in range(first, last):
+                        xb[u + pl] = x[n, ih, u, 0]
+                    for j in range(KW):
+                        run = {_row_run(geometry)}
+                        for o in range(c_out):
+                            tap = w[i, j, 0, o]
+                            ao = acc[o]
+                            for ow in range(wv):
+                                ao[ow] += tap * run[ow]
+            for ow in range(wo):
+                for o in range(c_out):
+{_lines(store, 20)}
+'''
+    epilogue = ("res_" if residual else "") + activation
+    return Kernel(f"conv1ch_fwd_{geometry.tag}_{epilogue}",
+                  f"one-channel convolution forward, {geometry}, epilogue {epilogue}", body)
+
+
+@functools.cache
+def single_channel_weight_grad(geometry: Geometry) -> Kernel:
+    """partial[k, i, j, 0, o] += Σ over worker k's rows of x[n, oh·SH + i·DH − pt, ow·SW + j·DW − pl, 0]
+    · dy[n, oh, ow, o]: the output gradient's row transposed to (O, Wo), then one dot product
+    along the row per (tap, channel) (a reduction: summed in any order, fastmath)."""
+    body = f'''
+{geometry.constants()}
+
+@njit("{SIGNATURE_ROWS_WGRAD}", parallel=True, fastmath=True, cache=True, boundscheck=False, error_model="numpy")
+def weight_grad(x, dy, partial, pt, pl):
+    n_img, h, wd, _ = x.shape
+    _, ho, wo, c_out = dy.shape
+    workers = partial.shape[0]
+    wv = (wo + 15) // 16 * 16                           # whole vectors: no scalar remainder loop
+    width = (wv - 1) * SW + (KW - 1) * DW + 1
+    first, last = max(0, -pl), min(wd, width - pl)
+    rows = n_img * ho
+    for k in prange(workers):
+        part = partial[k]
+        xb = np.zeros(width, np.float32)
+        dt = np.zeros((c_out, wv), np.float32)          # columns past wo stay zero
+        for r in range(k * rows // workers, (k + 1) * rows // workers):
+            n = r // ho
+            oh = r - n * ho
+            for ow in range(wo):
+                for o in range(c_out):
+                    dt[o, ow] = dy[n, oh, ow, o]
+            for i in range(KH):
+                ih = oh * SH - pt + i * DH
+                if ih >= 0 and ih < h:
+                    for u in range(first, last):
+                        xb[u + pl] = x[n, ih, u, 0]
+                    for j in range(KW):
+                        run = {_row_run(geometry)}
+                        for o in range(c_out):
+                            do = dt[o]
+                            s = np.float32(0)
+                            for ow in range(wv):
+                                s += run[ow] * do[ow]
+                            part[i, j, 0, o] += s
+'''
+    return Kernel(f"conv1ch_wgrad_{geometry.tag}", f"one-channel convolution weight gradient, {geometry}", body)
