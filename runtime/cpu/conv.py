@@ -97,7 +97,7 @@ def kernels_for(x_shape, w_shape, stride, pads, dilation, groups, training, resi
     else:
         out = [forward_kernel((kh, kw), stride, dilation, groups, x_shape[3], o // groups, wo, residual, activation)]
     if training and want_dx:
-        out += [forward_kernel((len(r[0]), len(c[0])), (1, 1), (r[1], c[1]), groups, o, cg, hw[1])
+        out += [forward_kernel(phase_kernel_hw(r, c, stride), (1, 1), (r[1], c[1]), groups, o, cg, hw[1])
                 for r, c, hw, _ in phases(x_shape, stride, pads, dilation, (kh, kw))]
     if training and is_single_channel(x_shape[3], groups):
         out.append(source.single_channel_weight_grad(geometry))
@@ -157,6 +157,15 @@ def phases(x_shape, stride, pads, dilation, kernel_hw):
     return out
 
 
+def phase_kernel_hw(rows, cols, stride) -> tuple[int, int]:
+    """The kernel size a phase's generated kernel is specialised on: its tap counts, or (0, 0),
+    any size, for the phases of a strided convolution without dilation (one kernel serves the
+    1×1, 1×2, 2×1 and 2×2 phases of a 3×3 stride-2 layer: fewer kernels to compile and load)."""
+    if tuple(stride) != (1, 1) and (rows[1], cols[1]) == (1, 1):
+        return 0, 0
+    return len(rows[0]), len(cols[0])
+
+
 def input_grad(dy, x_shape, stride, pads, dilation, kernel_hw, correlate):
     """The transposed convolution, phase by phase: `correlate(dy, rows, cols, out_hw)` runs the
     stride-1 correlation of one phase."""
@@ -186,9 +195,10 @@ def f32(a):
 
 # ---------------------------------------------------------------- conv2d, general
 def conv_forward(x, w, bias, stride, pads, dilation, groups, residual=None, activation="none", slope=0.01,
-                 out_hw=None):
+                 out_hw=None, kernel_hw=None):
     """act(conv(x, w) + bias (+ residual)); `activation` one of STORE_ACTIVATIONS; `out_hw`
-    when the padding after is implied (a phase of the transposed convolution)."""
+    when the padding after is implied and `kernel_hw` the kernel size the generated kernel is
+    specialised on, when not w's (both for a phase of the transposed convolution)."""
     kh, kw, cg, o = w.shape
     if is_depthwise(cg, groups):
         return depthwise_forward(x, w, bias, stride, pads, dilation, residual, activation, slope, out_hw)
@@ -202,7 +212,7 @@ def conv_forward(x, w, bias, stride, pads, dilation, groups, residual=None, acti
         module(kernel).conv(x, f32(w), bias, res, y, pads[0][0], pads[1][0], np.float32(slope),
                             threads_for(x.shape[0] * ho))
         return y
-    kernel = forward_kernel((kh, kw), stride, dilation, groups, x.shape[3], o // groups, wo,
+    kernel = forward_kernel(kernel_hw or (kh, kw), stride, dilation, groups, x.shape[3], o // groups, wo,
                             residual is not None, activation)
     cot = channel_tile(o // groups)
     module(kernel).conv(x, packed(f32(w), groups, cot), bias, res, y, groups, pads[0][0], pads[1][0],
@@ -220,7 +230,8 @@ def conv_backward(x, w, dy, stride, pads, dilation, groups, want_dx=True):
     def correlate(g, rows, cols, out_hw):
         (ti, di, pi), (tj, dj, pj) = rows, cols
         return conv_forward(g, f32(transposed(w[np.ix_(ti, tj)], groups)), None, (1, 1),
-                            ((pi, 0), (pj, 0)), (di, dj), groups, out_hw=out_hw)
+                            ((pi, 0), (pj, 0)), (di, dj), groups, out_hw=out_hw,
+                            kernel_hw=phase_kernel_hw(rows, cols, stride))
 
     dx = input_grad(dy, x.shape, stride, pads, dilation, (kh, kw), correlate) if want_dx else None
     return dx, weight_grad(x, dy, (kh, kw), stride, pads, dilation, groups)

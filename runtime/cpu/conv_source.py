@@ -54,11 +54,19 @@ class Geometry:
     dw: int = 1
 
     @property
+    def any_size(self) -> bool:
+        """Kernel size 0 × 0: any size, read from the weights at run time (the stride phases of
+        a transposed convolution: one kernel for all their tap counts)."""
+        return self.kh == 0
+
+    @property
     def tag(self) -> str:
-        return f"k{self.kh}x{self.kw}_s{self.sh}x{self.sw}_d{self.dh}x{self.dw}"
+        size = "kany" if self.any_size else f"k{self.kh}x{self.kw}"
+        return f"{size}_s{self.sh}x{self.sw}_d{self.dh}x{self.dw}"
 
     def constants(self) -> str:
-        return (f"KH, KW, SH, SW, DH, DW = {self.kh}, {self.kw}, {self.sh}, {self.sw}, {self.dh}, {self.dw}\n"
+        size = "" if self.any_size else f"KH, KW = {self.kh}, {self.kw}\n"
+        return (size + f"SH, SW, DH, DW = {self.sh}, {self.sw}, {self.dh}, {self.dw}\n"
                 "ZERO, SIX = np.float32(0), np.float32(6)\n")
 
 
@@ -140,10 +148,12 @@ def forward(geometry: Geometry, cot: int, pixels: int, exact: bool, grouped: boo
 # which spares LLVM the negative-index wraparound on each load.
 @njit(fastmath={{"contract"}}, cache=True, boundscheck=False, error_model="numpy", inline="never")
 def tile(xb, wt, bias, res, y, n, oh, ow0, c0, cg, o0, ov, slope, slot, i0, i1):
+{"    KH, KW = wt.shape[0], wt.shape[1]" if geometry.any_size else ""}
 {_lines(tile, 4)}
 
 @njit("{SIGNATURE_CONV}", {OPTIONS})
 def conv(x, w, bias, res, y, groups, pt, pl, slope, workers):
+{"    KH, KW = w.shape[1], w.shape[2]" if geometry.any_size else ""}
     n_img, h, wd, c_in = x.shape
     _, ho, wo, c_out = y.shape
     tiles = w.shape[0] // groups
