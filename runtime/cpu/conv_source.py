@@ -360,6 +360,21 @@ def _row_run(geometry: Geometry) -> str:
     return f"xb[j * DW:j * DW + (wv - 1) * SW + 1{step}]"
 
 
+def _row_taps(geometry: Geometry, per_channel: str) -> str:
+    """The loops of the one-channel kernels over an output row's taps: each kernel row's input
+    row into the zero-bordered buffer `xb`, then `per_channel` for every tap and output
+    channel o, with `run` the input pixels the tap meets along the row."""
+    return ("            for i in range(KH):\n"
+            "                ih = oh * SH - pt + i * DH\n"
+            "                if ih >= 0 and ih < h:\n"
+            "                    for u in range(first, last):\n"
+            "                        xb[u + pl] = x[n, ih, u, 0]\n"
+            "                    for j in range(KW):\n"
+            f"                        run = {_row_run(geometry)}\n"
+            "                        for o in range(c_out):\n"
+            + _lines(per_channel, 28))
+
+
 @functools.cache
 def single_channel(geometry: Geometry, residual: bool = False, activation: str = "none") -> Kernel:
     """A convolution of a one-channel image (MNIST's first layers): channel tiles would hold one
@@ -388,19 +403,10 @@ def conv(x, w, bias, res, y, pt, pl, slope, workers):
             oh = r - n * ho
             for o in range(c_out):
                 acc[o, :] = bias[o]
-            for i in range(KH):
-                ih = oh * SH - pt + i * DH
-                if ih >= 0 and ih < h:
-                    for u in range(first, last):
-                        xb[u + pl] = x[n, ih, u, 0]
-                    for j in range(KW):
-                        run = {_row_run(geometry)}
-                        for o in range(c_out):
-                            tap = w[i, j, 0, o]
-                            ao = acc[o]
-                            for ow in range(wv):
-                                ao[ow] += tap * run[ow]
-            for ow in range(wo):
+{_row_taps(geometry, """tap = w[i, j, 0, o]
+ao = acc[o]
+for ow in range(wv):
+    ao[ow] += tap * run[ow]""")}            for ow in range(wo):
                 for o in range(c_out):
 {_lines(store, 20)}
 '''
@@ -436,18 +442,9 @@ def weight_grad(x, dy, partial, pt, pl):
             for ow in range(wo):
                 for o in range(c_out):
                     dt[o, ow] = dy[n, oh, ow, o]
-            for i in range(KH):
-                ih = oh * SH - pt + i * DH
-                if ih >= 0 and ih < h:
-                    for u in range(first, last):
-                        xb[u + pl] = x[n, ih, u, 0]
-                    for j in range(KW):
-                        run = {_row_run(geometry)}
-                        for o in range(c_out):
-                            do = dt[o]
-                            s = np.float32(0)
-                            for ow in range(wv):
-                                s += run[ow] * do[ow]
-                            part[i, j, 0, o] += s
-'''
+{_row_taps(geometry, """do = dt[o]
+s = np.float32(0)
+for ow in range(wv):
+    s += run[ow] * do[ow]
+part[i, j, 0, o] += s""")}'''
     return Kernel(f"conv1ch_wgrad_{geometry.tag}", f"one-channel convolution weight gradient, {geometry}", body)
