@@ -53,21 +53,6 @@ def pixel_tile(cot: int, wo: int) -> int:
     return max(p, 1)
 
 
-def forward_kernel(kernel_hw, stride, dilation, groups, cin, og, wo, residual=False, activation="none") -> Kernel:
-    cot = channel_tile(og)
-    return source.forward(source.Geometry(*kernel_hw, *stride, *dilation), cot, pixel_tile(cot, wo),
-                          og % cot == 0, groups > 1, residual, activation)
-
-
-def weight_grad_kernel(kernel_hw, stride, dilation, cg, og) -> Kernel:
-    """Tiles that divide the channels exactly (a reduction reads every channel of its tile), in
-    powers of two (LLVM's vectorizer gave up on 6- or 60-wide tiles here, 10× slower): up to
-    64 output × 8 input channels, 16 vector registers of accumulators at most."""
-    cot = max(d for d in (1, 2, 4, 8, 16, 32, 64) if og % d == 0)
-    ctile = max(d for d in (1, 2, 4, 8) if cg % d == 0 and d * cot <= 256)
-    return source.weight_grad(source.Geometry(*kernel_hw, *stride, *dilation), cot, ctile)
-
-
 def is_depthwise(cg: int, groups: int) -> bool:
     return cg == 1 and groups > 1
 
@@ -77,32 +62,61 @@ def is_single_channel(cin: int, groups: int) -> bool:
     return cin == 1 and groups == 1
 
 
+def forward_kernel(x_shape, w_shape, stride, dilation, groups, out_w, residual=False, activation="none",
+                   kernel_hw=None) -> Kernel:
+    """The one place that picks a conv2d's forward kernel (NHWC x, HWIO w): depthwise,
+    one-channel or channel-tiled; `kernel_hw` the size a tiled kernel is specialised on when
+    not w's (phase_kernel_hw)."""
+    kh, kw, cg, o = w_shape
+    if is_depthwise(cg, groups):
+        return source.depthwise(source.Geometry(kh, kw, *stride, *dilation), residual, activation)
+    if is_single_channel(x_shape[3], groups):
+        return source.single_channel(source.Geometry(kh, kw, *stride, *dilation), residual, activation)
+    og = o // groups
+    cot = channel_tile(og)
+    return source.forward(source.Geometry(*(kernel_hw or (kh, kw)), *stride, *dilation), cot,
+                          pixel_tile(cot, out_w), og % cot == 0, groups > 1, residual, activation)
+
+
+def weight_grad_kernel(x_shape, w_shape, stride, dilation, groups) -> Kernel:
+    """The one place that picks a conv2d's weight-gradient kernel. Tiled: tiles that divide the
+    channels exactly (a reduction reads every channel of its tile), in powers of two (LLVM's
+    vectorizer gave up on 6- or 60-wide tiles here, 10× slower): up to 64 output × 8 input
+    channels, 16 vector registers of accumulators at most."""
+    kh, kw, cg, o = w_shape
+    geometry = source.Geometry(kh, kw, *stride, *dilation)
+    if is_depthwise(cg, groups):
+        return source.depthwise_weight_grad(geometry)
+    if is_single_channel(x_shape[3], groups):
+        return source.single_channel_weight_grad(geometry)
+    og = gradient_width(o // groups, groups)
+    cot = max(d for d in (1, 2, 4, 8, 16, 32, 64) if og % d == 0)
+    ctile = max(d for d in (1, 2, 4, 8) if cg % d == 0 and d * cot <= 256)
+    return source.weight_grad(geometry, cot, ctile)
+
+
+def gradient_width(og: int, groups: int) -> int:
+    """The output channels the weight gradient runs over: a narrow ungrouped layer's gradient
+    is padded with zero channels to a whole vector (LeNet's 6 → 16: one 16-wide tile instead
+    of three 2-wide ones)."""
+    return -(-og // 16) * 16 if groups == 1 and og % 16 and og < 64 else og
+
+
 def kernels_for(x_shape, w_shape, stride, pads, dilation, groups, training, residual=False,
                 activation="none", want_dx=True) -> list[Kernel]:
     """The generated kernels a conv2d over NHWC `x_shape` with HWIO `w_shape` runs (in training,
-    the input gradient's only when `want_dx`)."""
+    the input gradient's only when `want_dx`): what the run path below asks for, from the
+    same functions."""
     kh, kw, cg, o = w_shape
     ho, wo = out_size(x_shape, (kh, kw), stride, pads, dilation)
-    if is_depthwise(cg, groups):
-        out = [source.depthwise(source.Geometry(kh, kw, *stride, *dilation), residual, activation)]
-        if training and want_dx:
-            out += [source.depthwise(source.Geometry(len(r[0]), len(c[0]), 1, 1, r[1], c[1]))
-                    for r, c, _, _ in phases(x_shape, stride, pads, dilation, (kh, kw))]
-        if training:
-            out.append(source.depthwise_weight_grad(source.Geometry(kh, kw, *stride, *dilation)))
-        return out
-    geometry = source.Geometry(kh, kw, *stride, *dilation)
-    if is_single_channel(x_shape[3], groups):
-        out = [source.single_channel(geometry, residual, activation)]
-    else:
-        out = [forward_kernel((kh, kw), stride, dilation, groups, x_shape[3], o // groups, wo, residual, activation)]
+    out = [forward_kernel(x_shape, w_shape, stride, dilation, groups, wo, residual, activation)]
     if training and want_dx:
-        out += [forward_kernel(phase_kernel_hw(r, c, stride), (1, 1), (r[1], c[1]), groups, o, cg, hw[1])
+        dy_shape = (x_shape[0], ho, wo, o)
+        out += [forward_kernel(dy_shape, phase_weight_shape(w_shape, r, c, groups), (1, 1), (r[1], c[1]), groups,
+                               hw[1], kernel_hw=phase_kernel_hw(r, c, stride))
                 for r, c, hw, _ in phases(x_shape, stride, pads, dilation, (kh, kw))]
-    if training and is_single_channel(x_shape[3], groups):
-        out.append(source.single_channel_weight_grad(geometry))
-    elif training:
-        out.append(weight_grad_kernel((kh, kw), stride, dilation, cg, gradient_width(o // groups, groups)))
+    if training:
+        out.append(weight_grad_kernel(x_shape, w_shape, stride, dilation, groups))
     return out
 
 
@@ -166,11 +180,25 @@ def phase_kernel_hw(rows, cols, stride) -> tuple[int, int]:
     return len(rows[0]), len(cols[0])
 
 
+def phase_weights(w, rows, cols, groups):
+    """A phase's weights: the taps that reach it, as the transposed convolution's HWIO weights
+    (a depthwise one's stay (kh', kw', 1, C): its channels do not mix)."""
+    taps = w[np.ix_(rows[0], cols[0])]
+    return f32(taps if is_depthwise(w.shape[2], groups) else transposed(taps, groups))
+
+
+def phase_weight_shape(w_shape, rows, cols, groups):
+    kh, kw, cg, o = w_shape
+    if is_depthwise(cg, groups):
+        return len(rows[0]), len(cols[0]), 1, o
+    return len(rows[0]), len(cols[0]), o // groups, groups * cg
+
+
 def input_grad(dy, x_shape, stride, pads, dilation, kernel_hw, correlate):
     """The transposed convolution, phase by phase: `correlate(dy, rows, cols, out_hw)` runs the
     stride-1 correlation of one phase."""
     parts = phases(x_shape, stride, pads, dilation, kernel_hw)
-    if stride == (1, 1) or list(stride) == [1, 1]:
+    if tuple(stride) == (1, 1):
         rows, cols, out_hw, _ = parts[0]
         return correlate(dy, rows, cols, out_hw)
     dx = np.zeros(x_shape, np.float32)
@@ -201,104 +229,75 @@ def conv_forward(x, w, bias, stride, pads, dilation, groups, residual=None, acti
     specialised on, when not w's (both for a phase of the transposed convolution)."""
     kh, kw, cg, o = w.shape
     if is_depthwise(cg, groups):
-        return depthwise_forward(x, w, bias, stride, pads, dilation, residual, activation, slope, out_hw)
+        x = repeat_channels(x, o // x.shape[3])
     x = f32(x)
     ho, wo = out_hw or out_size(x.shape, (kh, kw), stride, pads, dilation)
     y = np.empty((x.shape[0], ho, wo, o), np.float32)
     bias = np.zeros(o, np.float32) if bias is None else f32(bias)
     res = y if residual is None else f32(residual)
-    if is_single_channel(x.shape[3], groups):
-        kernel = source.single_channel(source.Geometry(kh, kw, *stride, *dilation), residual is not None, activation)
-        module(kernel).conv(x, f32(w), bias, res, y, pads[0][0], pads[1][0], np.float32(slope),
-                            threads_for(x.shape[0] * ho))
-        return y
-    kernel = forward_kernel(kernel_hw or (kh, kw), stride, dilation, groups, x.shape[3], o // groups, wo,
-                            residual is not None, activation)
-    cot = channel_tile(o // groups)
-    module(kernel).conv(x, packed(f32(w), groups, cot), bias, res, y, groups, pads[0][0], pads[1][0],
-                        np.float32(slope), threads_for(x.shape[0] * ho))
+    run = module(forward_kernel(x.shape, w.shape, stride, dilation, groups, wo, residual is not None, activation,
+                                kernel_hw))
+    (pt, _), (pl, _) = pads
+    slope, workers = np.float32(slope), threads_for(x.shape[0] * ho)
+    if is_depthwise(cg, groups):
+        run.depthwise(x, f32(w[:, :, 0]), bias, res, y, pt, pl, slope)
+    elif is_single_channel(x.shape[3], groups):
+        run.conv(x, f32(w), bias, res, y, pt, pl, slope, workers)
+    else:
+        run.conv(x, packed(f32(w), groups, channel_tile(o // groups)), bias, res, y, groups, pt, pl, slope, workers)
     return y
 
 
 def conv_backward(x, w, dy, stride, pads, dilation, groups, want_dx=True):
-    """(dx, dweight) of conv_forward; dx is None when not wanted (the network's input)."""
+    """(dx, dweight) of conv_forward; dx is None when not wanted (the network's input). A
+    depthwise convolution with multiplier m ran on its input's channels repeated m times: dx
+    sums each channel's m copies."""
     kh, kw, cg, o = w.shape
-    if is_depthwise(cg, groups):
-        return depthwise_backward(x, w, dy, stride, pads, dilation, want_dx)
-    x, w, dy = f32(x), f32(w), f32(dy)
+    n, h, wd, c = x.shape
+    m = o // c if is_depthwise(cg, groups) else 1
+    x, w, dy = f32(repeat_channels(x, m)), f32(w), f32(dy)
 
     def correlate(g, rows, cols, out_hw):
         (ti, di, pi), (tj, dj, pj) = rows, cols
-        return conv_forward(g, f32(transposed(w[np.ix_(ti, tj)], groups)), None, (1, 1),
-                            ((pi, 0), (pj, 0)), (di, dj), groups, out_hw=out_hw,
-                            kernel_hw=phase_kernel_hw(rows, cols, stride))
+        return conv_forward(g, phase_weights(w, rows, cols, groups), None, (1, 1), ((pi, 0), (pj, 0)), (di, dj),
+                            groups, out_hw=out_hw, kernel_hw=phase_kernel_hw(rows, cols, stride))
 
     dx = input_grad(dy, x.shape, stride, pads, dilation, (kh, kw), correlate) if want_dx else None
-    return dx, weight_grad(x, dy, (kh, kw), stride, pads, dilation, groups)
+    if m > 1 and dx is not None:
+        dx = dx.reshape(n, h, wd, c, m).sum(axis=4)
+    return dx, weight_grad(x, dy, w.shape, stride, pads, dilation, groups)
 
 
-def gradient_width(og: int, groups: int) -> int:
-    """The output channels the weight gradient runs over: a narrow ungrouped layer's gradient
-    is padded with zero channels to a whole vector (LeNet's 6 → 16: one 16-wide tile instead
-    of three 2-wide ones)."""
-    return -(-og // 16) * 16 if groups == 1 and og % 16 and og < 64 else og
-
-
-def weight_grad(x, dy, kernel_hw, stride, pads, dilation, groups):
-    cg, o = x.shape[3] // groups, dy.shape[3]
-    if is_single_channel(x.shape[3], groups):
-        partial = np.zeros((threads_for(dy.shape[0] * dy.shape[1]), *kernel_hw, 1, o), np.float32)
-        kernel = source.single_channel_weight_grad(source.Geometry(*kernel_hw, *stride, *dilation))
-        module(kernel).weight_grad(x, dy, partial, pads[0][0], pads[1][0])
-        return partial.sum(axis=0)
-    if gradient_width(o, groups) != o:
-        wide = np.zeros((*dy.shape[:3], gradient_width(o, groups)), np.float32)
-        wide[..., :o] = dy
-        return np.ascontiguousarray(weight_grad(x, wide, kernel_hw, stride, pads, dilation, groups)[..., :o])
+def weight_grad(x, dy, w_shape, stride, pads, dilation, groups):
+    """HWIO dweight: each worker sums its share of the output rows into a partial of its own."""
+    kh, kw, cg, o = w_shape
+    (pt, _), (pl, _) = pads
+    run = module(weight_grad_kernel(x.shape, w_shape, stride, dilation, groups))
     rows = dy.shape[0] * dy.shape[1]
+    if is_depthwise(cg, groups):
+        partial = np.zeros((threads_for(rows), kh, kw, o), np.float32)
+        run.depthwise_weight_grad(x, dy, partial, pt, pl)
+        return partial.sum(axis=0)[:, :, None, :]
+    if is_single_channel(x.shape[3], groups):
+        partial = np.zeros((threads_for(rows), kh, kw, 1, o), np.float32)
+        run.weight_grad(x, dy, partial, pt, pl)
+        return partial.sum(axis=0)
+    width = gradient_width(o // groups, groups) * groups
+    if width != o:
+        wide = np.zeros((*dy.shape[:3], width), np.float32)
+        wide[..., :o] = dy
+        dy = wide
     block_rows = max(1, min(rows, -(-BLOCK_PIXELS // max(1, dy.shape[2]))))
-    partial = np.zeros((threads_for(-(-rows // block_rows)), *kernel_hw, cg, o), np.float32)
-    kernel = weight_grad_kernel(kernel_hw, stride, dilation, cg, o // groups)
-    module(kernel).weight_grad(x, dy, partial, groups, pads[0][0], pads[1][0], block_rows)
-    return partial.sum(axis=0) if partial.shape[0] > 1 else partial[0]
+    partial = np.zeros((threads_for(-(-rows // block_rows)), kh, kw, cg, width), np.float32)
+    run.weight_grad(x, dy, partial, groups, pt, pl, block_rows)
+    dw = partial.sum(axis=0) if partial.shape[0] > 1 else partial[0]
+    return np.ascontiguousarray(dw[..., :o]) if width != o else dw
 
 
 # ---------------------------------------------------------------- conv2d, depthwise
 def repeat_channels(x, m):
     """Each channel m times in a row: the input of a depthwise convolution with multiplier m."""
     return x if m == 1 else np.repeat(x, m, axis=3)
-
-
-def depthwise_forward(x, w, bias, stride, pads, dilation, residual=None, activation="none", slope=0.01,
-                      out_hw=None):
-    kh, kw, _, o = w.shape
-    x = f32(repeat_channels(x, o // x.shape[3]))
-    ho, wo = out_hw or out_size(x.shape, (kh, kw), stride, pads, dilation)
-    y = np.empty((x.shape[0], ho, wo, o), np.float32)
-    bias = np.zeros(o, np.float32) if bias is None else f32(bias)
-    res = y if residual is None else f32(residual)
-    kernel = source.depthwise(source.Geometry(kh, kw, *stride, *dilation), residual is not None, activation)
-    module(kernel).depthwise(x, f32(w[:, :, 0]), bias, res, y, pads[0][0], pads[1][0], np.float32(slope))
-    return y
-
-
-def depthwise_backward(x, w, dy, stride, pads, dilation, want_dx=True):
-    kh, kw, _, o = w.shape
-    n, h, wd, c = x.shape
-    m = o // c
-    xr, dy = f32(repeat_channels(x, m)), f32(dy)
-
-    def correlate(g, rows, cols, out_hw):
-        (ti, di, pi), (tj, dj, pj) = rows, cols
-        return depthwise_forward(g, w[np.ix_(ti, tj)], None, (1, 1), ((pi, 0), (pj, 0)), (di, dj), out_hw=out_hw)
-
-    dx = input_grad(dy, xr.shape, stride, pads, dilation, (kh, kw), correlate) if want_dx else None
-    if m > 1 and dx is not None:
-        dx = dx.reshape(n, h, wd, c, m).sum(axis=4)
-    partial = np.zeros((threads_for(n * dy.shape[1]), kh, kw, o), np.float32)
-    kernel = source.depthwise_weight_grad(source.Geometry(kh, kw, *stride, *dilation))
-    module(kernel).depthwise_weight_grad(xr, dy, partial, pads[0][0], pads[1][0])
-    return dx, partial.sum(axis=0)[:, :, None, :]
 
 
 # ---------------------------------------------------------------- conv2d
