@@ -26,8 +26,11 @@ from numba import get_num_threads
 from cnnc.layers.base import window_out
 
 from . import conv_source as source
+from . import winograd
 from .generated import Kernel, module
 
+WINOGRAD_FORWARD_CHANNELS = 64      # input channels from which a forward pass runs by Winograd
+WINOGRAD_GRADIENT_CHANNELS = 32     # input and output channels, for the weight gradient
 BLOCK_PIXELS = 256            # output pixels per grad-weight block: its dy and x stay in L2
 STORE_ACTIVATIONS = tuple(source.ACTIVATIONS)   # what a conv store applies itself
 
@@ -47,7 +50,7 @@ def pixel_tile(cot: int, wo: int) -> int:
     """Output pixels per tile: 8 (8 pixels × up to 2 vectors = 16 of the 32 AVX-512 registers
     hold accumulators), a power of two no wider than the row (other widths made LLVM's
     vectorizer give up here, 50× slower)."""
-    p = 8
+    p = 16 if cot <= 16 else 8
     while p > wo:
         p //= 2
     return max(p, 1)
@@ -62,12 +65,28 @@ def is_single_channel(cin: int, groups: int) -> bool:
     return cin == 1 and groups == 1
 
 
+def is_winograd(x_shape, w_shape, stride, dilation, groups, gradient=False) -> bool:
+    """Whether a convolution (or with `gradient`, its weight gradient) runs by Winograd F(2×2,
+    3×3) (runtime/cpu/winograd.py): dense, 3×3, stride 1, and channels enough that the 2.25×
+    fewer multiply-adds outweigh the transforms (measured on ResNet-20's layers:
+    docs/benchmarks.md)."""
+    if not (tuple(w_shape[:2]) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+            and groups == 1):
+        return False
+    if gradient:
+        return min(w_shape[2:]) >= WINOGRAD_GRADIENT_CHANNELS
+    return x_shape[3] >= WINOGRAD_FORWARD_CHANNELS
+
+
 def forward_kernel(x_shape, w_shape, stride, dilation, groups, out_w, residual=False, activation="none",
                    kernel_hw=None) -> Kernel:
     """The one place that picks a conv2d's forward kernel (NHWC x, HWIO w): depthwise,
-    one-channel or channel-tiled; `kernel_hw` the size a tiled kernel is specialised on when
-    not w's (phase_kernel_hw)."""
+    one-channel, Winograd or channel-tiled; `kernel_hw` the size a tiled kernel is specialised
+    on when not w's (phase_kernel_hw)."""
     kh, kw, cg, o = w_shape
+    if is_winograd(x_shape, w_shape, stride, dilation, groups):
+        cot = channel_tile(o)
+        return winograd.forward(cot, pixel_tile(cot, 16), residual, activation)
     if is_depthwise(cg, groups):
         return source.depthwise(source.Geometry(kh, kw, *stride, *dilation), residual, activation)
     if is_single_channel(x_shape[3], groups):
@@ -75,7 +94,7 @@ def forward_kernel(x_shape, w_shape, stride, dilation, groups, out_w, residual=F
     og = o // groups
     cot = channel_tile(og)
     return source.forward(source.Geometry(*(kernel_hw or (kh, kw)), *stride, *dilation), cot,
-                          pixel_tile(cot, out_w), og % cot == 0, groups > 1, residual, activation)
+                          pixel_tile(cot, out_w), groups > 1, residual, activation)
 
 
 def weight_grad_kernel(x_shape, w_shape, stride, dilation, groups) -> Kernel:
@@ -85,14 +104,20 @@ def weight_grad_kernel(x_shape, w_shape, stride, dilation, groups) -> Kernel:
     channels, 16 vector registers of accumulators at most."""
     kh, kw, cg, o = w_shape
     geometry = source.Geometry(kh, kw, *stride, *dilation)
+    if is_winograd(x_shape, w_shape, stride, dilation, groups, gradient=True):
+        return winograd.weight_grad(*gradient_tiles(cg, o))
     if is_depthwise(cg, groups):
         return source.depthwise_weight_grad(geometry)
     if is_single_channel(x_shape[3], groups):
         return source.single_channel_weight_grad(geometry)
-    og = gradient_width(o // groups, groups)
+    return source.weight_grad(geometry, *gradient_tiles(cg, gradient_width(o // groups, groups)))
+
+
+def gradient_tiles(cg: int, og: int) -> tuple[int, int]:
+    """(output, input) channels of a weight-gradient register tile: powers of two that divide
+    the channels, 16 vector registers of accumulators at most."""
     cot = max(d for d in (1, 2, 4, 8, 16, 32, 64) if og % d == 0)
-    ctile = max(d for d in (1, 2, 4, 8) if cg % d == 0 and d * cot <= 256)
-    return source.weight_grad(geometry, cot, ctile)
+    return cot, max(d for d in (1, 2, 4, 8) if cg % d == 0 and d * cot <= 256)
 
 
 def gradient_width(og: int, groups: int) -> int:
@@ -239,7 +264,9 @@ def conv_forward(x, w, bias, stride, pads, dilation, groups, residual=None, acti
                                 kernel_hw))
     (pt, _), (pl, _) = pads
     slope, workers = np.float32(slope), threads_for(x.shape[0] * ho)
-    if is_depthwise(cg, groups):
+    if is_winograd(x.shape, w.shape, stride, dilation, groups):
+        run.conv(x, winograd.transformed_weights(w, channel_tile(o)), bias, res, y, pt, pl, slope, workers)
+    elif is_depthwise(cg, groups):
         run.depthwise(x, f32(w[:, :, 0]), bias, res, y, pt, pl, slope)
     elif is_single_channel(x.shape[3], groups):
         run.conv(x, f32(w), bias, res, y, pt, pl, slope, workers)
@@ -274,6 +301,10 @@ def weight_grad(x, dy, w_shape, stride, pads, dilation, groups):
     (pt, _), (pl, _) = pads
     run = module(weight_grad_kernel(x.shape, w_shape, stride, dilation, groups))
     rows = dy.shape[0] * dy.shape[1]
+    if is_winograd(x.shape, w_shape, stride, dilation, groups, gradient=True):
+        partial = np.zeros((threads_for(rows), 16, cg, o), np.float32)
+        run.weight_grad(x, dy, partial, pt, pl)
+        return winograd.weight_gradient(partial.sum(axis=0))
     if is_depthwise(cg, groups):
         partial = np.zeros((threads_for(rows), kh, kw, o), np.float32)
         run.depthwise_weight_grad(x, dy, partial, pt, pl)

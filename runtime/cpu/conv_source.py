@@ -83,27 +83,12 @@ def _accumulate(pixels: int, cot: int, x_of) -> str:
     return "\n".join(out)
 
 
-def _store(pixels: int, cot: int, residual: bool, activation: str, exact: bool, column) -> str:
-    """y[n, oh, column(p), o0 + o] = act(a + bias (+ residual)) for the tile's channels; when the
-    tile may run past the last channel (not `exact`), each store is guarded. Slices of the rows
-    give every index a constant (vectorised stores, no wraparound)."""
-    out = ["bo = bias[o0:o0 + ov]"]
-    for p in range(pixels):
-        out.append(f"yo = y[n, oh, {column(p)}][o0:o0 + ov]")
-        if residual:
-            out.append(f"ro = res[n, oh, {column(p)}][o0:o0 + ov]")
-        for o in range(cot):
-            add = f" + ro[{o}]" if residual else ""
-            lines = [f"v = a{p}_{o} + bo[{o}]{add}", ACTIVATIONS[activation], f"yo[{o}] = v"]
-            lines = [line for line in lines if line]
-            if not exact:
-                lines = [f"if {o} < ov:"] + ["    " + line for line in lines]
-            out += lines
-    return "\n".join(out)
-
-
 def _zero(pixels: int, cot: int) -> str:
     return "\n".join(f"a{p}_{o} = ZERO" for p in range(pixels) for o in range(cot))
+
+
+# The accumulators a forward worker keeps for its band of output rows (floats): they stay in L1.
+ACCUMULATOR_FLOATS = 2048
 
 
 def _tile_taps(geometry: Geometry, pixels: int, cot: int, grouped: bool) -> str:
@@ -112,9 +97,9 @@ def _tile_taps(geometry: Geometry, pixels: int, cot: int, grouped: bool) -> str:
     if geometry.dw == 1 and not grouped:
         runs = "\n".join(f"s{p} = xr[(ow0 + {p}) * SW * cg:(ow0 + {p}) * SW * cg + KW * cg]" for p in range(pixels))
         return ("xf = xb.reshape(xb.shape[0], xb.shape[1] * cg)\n"
-                "wf = wt.reshape(KH, KW * cg, COT)\n"
+                "wf = wt.reshape(wt.shape[0], KW * cg, COT)\n"
                 "for i in range(i0, i1):\n"
-                "    xr = xf[slot[i]]\n"
+                "    xr = xf[(ih0 + i * DH) % span]\n"
                 "    wi = wf[i]\n"
                 + _lines(runs, 4)
                 + "    for u in range(KW * cg):\n"
@@ -122,24 +107,45 @@ def _tile_taps(geometry: Geometry, pixels: int, cot: int, grouped: bool) -> str:
                 + _lines(_accumulate(pixels, cot, lambda p: f"s{p}[u]"), 8))
     rows = "\n".join(f"s{p} = xr[(ow0 + {p}) * SW + j * DW, c0:c0 + cg]" for p in range(pixels))
     return ("for i in range(i0, i1):\n"
-            "    xr = xb[slot[i]]\n"
+            "    xr = xb[(ih0 + i * DH) % span]\n"
+            "    wi = wt[i]\n"
             "    for j in range(KW):\n"
-            "        wij = wt[i, j]\n"
+            "        wij = wi[j]\n"
             + _lines(rows, 8)
             + "        for c in range(cg):\n"
             "            wc = wij[c]\n"
             + _lines(_accumulate(pixels, cot, lambda p: f"s{p}[c]"), 12))
 
 
+def _epilogue(residual: bool, activation: str) -> str:
+    """y[n, oh, ow, o0:o0 + ov] = act(acc + bias (+ res)) over the band's rows."""
+    add = " + ro[o]" if residual else ""
+    lines = [f"v = ap[o] + bo[o]{add}", ACTIVATIONS[activation], "yo[o] = v"]
+    return ("bo = bias[o0:o0 + ov]\n"
+            "for oh in range(oh0, oh1):\n"
+            "    ar = acc[oh - oh0]\n"
+            "    for ow in range(wo):\n"
+            "        ap = ar[ow]\n"
+            "        yo = y[n, oh, ow][o0:o0 + ov]\n"
+            + ("        ro = res[n, oh, ow][o0:o0 + ov]\n" if residual else "")
+            + "        for o in range(ov):\n"
+            + _lines("\n".join(line for line in lines if line), 12))
+
+
 @functools.cache            # a program lists its kernels each time it is prepared
-def forward(geometry: Geometry, cot: int, pixels: int, exact: bool, grouped: bool = False,
-            residual: bool = False, activation: str = "none") -> Kernel:
-    """y = act(conv(x, w) + bias (+ res)); `pixels` output pixels × `cot` channels per tile;
-    `exact`: the tiles cover each group's output channels exactly (no guarded stores)."""
-    tile = (_zero(pixels, cot) + "\n" + _tile_taps(geometry, pixels, cot, grouped)
-            + _store(pixels, cot, residual, activation, exact, lambda p: f"ow0 + {p}"))
+def forward(geometry: Geometry, cot: int, pixels: int, grouped: bool = False, residual: bool = False,
+            activation: str = "none") -> Kernel:
+    """y = act(conv(x, w) + bias (+ res)); `pixels` output pixels × `cot` channels per tile.
+
+    A worker takes bands of output rows of one image; for each tile of output channels, every
+    tile of pixels in the band sums its taps in registers and stores the sums to the band's
+    accumulators (in L1), which the epilogue (bias, residual, activation) then writes to y in
+    one vectorised pass."""
+    save = "\n".join(f"ap{p} = acc[ow0 + {p}]" for p in range(pixels))
+    save += "\n" + "\n".join(f"ap{p}[{o}] = a{p}_{o}" for p in range(pixels) for o in range(cot))
     body = f'''
 {geometry.constants()}P, COT = {pixels}, {cot}
+ACCUMULATOR_FLOATS = {ACCUMULATOR_FLOATS}
 
 
 # The tile is a function of its own: Numba's parallel passes then see a short loop body rather
@@ -147,9 +153,11 @@ def forward(geometry: Geometry, cot: int, pixels: int, exact: bool, grouped: boo
 # vectorises it. Slices of the rows keep every index inside the channel loop non-negative,
 # which spares LLVM the negative-index wraparound on each load.
 @njit(fastmath={{"contract"}}, cache=True, boundscheck=False, error_model="numpy", inline="never")
-def tile(xb, wt, bias, res, y, n, oh, ow0, c0, cg, o0, ov, slope, slot, i0, i1):
+def tile(xb, wt, acc, ow0, c0, cg, ih0, i0, i1, span):
 {"    KH, KW = wt.shape[0], wt.shape[1]" if geometry.any_size else ""}
-{_lines(tile, 4)}
+{_lines(_zero(pixels, cot), 4)}
+{_lines(_tile_taps(geometry, pixels, cot, grouped), 4)}
+{_lines(save, 4)}
 
 @njit("{SIGNATURE_CONV}", {OPTIONS})
 def conv(x, w, bias, res, y, groups, pt, pl, slope, workers):
@@ -158,44 +166,46 @@ def conv(x, w, bias, res, y, groups, pt, pl, slope, workers):
     _, ho, wo, c_out = y.shape
     tiles = w.shape[0] // groups
     cg, og = c_in // groups, c_out // groups
-    width = (wo - 1) * SW + (KW - 1) * DW + 1          # padded row: column u is input column u - pl
+    wpad = (wo + P - 1) // P * P                        # whole tiles: columns past wo are dropped
+    width = (wpad - 1) * SW + (KW - 1) * DW + 1         # padded row: column u is input column u - pl
     first, last = max(0, -pl), min(wd, width - pl)      # the input columns that land in it
-    starts = (wo + P - 1) // P
-    rows = n_img * ho
-    span = (KH - 1) * DH + 1                            # input rows one output row reads
+    # output rows per band: the accumulators fit, and every worker gets several bands
+    band = max(1, min(ho, ACCUMULATOR_FLOATS // (wpad * COT), n_img * ho // (4 * workers)))
+    bands = (ho + band - 1) // band
+    units = n_img * bands
+    span = (band - 1) * SH + (KH - 1) * DH + 1          # input rows one band reads
     for k in prange(workers):
-        # Each worker keeps the input rows its output rows read in a zero-bordered ring of
-        # `span` rows (row ih in slot ih % span), copying each row once per image rather than
-        # once per kernel row: every tile then reads without bounds checks.
+        # Each worker keeps the input rows its bands read in a zero-bordered ring of `span`
+        # rows (row ih in slot ih % span), copying each row once per image: every tile then
+        # reads without bounds checks.
         xb = np.zeros((span, width, c_in), np.float32)
         held = np.full(span, -1, np.int64)              # which (image, row) each slot holds
-        slot = np.empty(KH, np.int64)
-        for r in range(k * rows // workers, (k + 1) * rows // workers):
-            n = r // ho
-            oh = r - n * ho
-            # the kernel rows inside the image: rows of padding are skipped, not multiplied
-            i0 = max(0, -((oh * SH - pt) // DH))
-            i1 = max(i0, min(KH, (h - 1 + pt - oh * SH) // DH + 1))
-            for i in range(i0, i1):
-                ih = oh * SH - pt + i * DH
-                slot[i] = ih % span
-                if held[slot[i]] != n * h + ih:
-                    xb[slot[i], first + pl:last + pl] = x[n, ih, first:last]
-                    held[slot[i]] = n * h + ih
+        acc = np.empty((band, wpad, COT), np.float32)
+        for u in range(k * units // workers, (k + 1) * units // workers):
+            n = u // bands
+            oh0 = (u - n * bands) * band
+            oh1 = min(ho, oh0 + band)
+            for ih in range(max(0, oh0 * SH - pt), min(h, (oh1 - 1) * SH - pt + (KH - 1) * DH + 1)):
+                if held[ih % span] != n * h + ih:
+                    xb[ih % span, first + pl:last + pl] = x[n, ih, first:last]
+                    held[ih % span] = n * h + ih
             for gt in range(groups * tiles):
                 g = gt // tiles
                 t = gt - g * tiles
                 o0 = g * og + t * COT
                 ov = min(COT, og - t * COT)
-                for q in range(starts):
-                    # the last tile overlaps the one before when P does not divide the row
-                    tile(xb, w[gt], bias, res, y, n, oh, min(q * P, wo - P), g * cg, cg, o0, ov, slope, slot, i0, i1)
-'''
-    epilogue = ("res_" if residual else "") + activation + ("" if exact else "_ragged")
-    epilogue += "_grouped" if grouped else ""
+                for oh in range(oh0, oh1):
+                    ih0 = oh * SH - pt
+                    # the kernel rows inside the image: rows of padding are skipped
+                    i0 = max(0, -(ih0 // DH))
+                    i1 = max(i0, min(KH, (h - 1 - ih0) // DH + 1))
+                    for ow0 in range(0, wpad, P):
+                        tile(xb, w[gt], acc[oh - oh0], ow0, g * cg, cg, ih0, i0, i1, span)
+{_lines(_epilogue(residual, activation), 16)}'''
+    epilogue = ("res_" if residual else "") + activation + ("_grouped" if grouped else "")
     return Kernel(f"conv_fwd_{geometry.tag}_co{cot}_p{pixels}_{epilogue}",
-                  f"convolution forward, {geometry}, tile {pixels} pixels x {cot} channels, epilogue {epilogue}",
-                  body)
+                  f"convolution forward, {geometry}, tile {pixels} pixels x {cot} channels, "
+                  f"epilogue {epilogue}", body)
 
 
 @functools.cache            # a program lists its kernels each time it is prepared

@@ -95,6 +95,13 @@ CONV2D_CASES = {
                                                          padding=((2, 1), (0, 2))),
     "wide: several weight-gradient blocks": conv2d_case(c=5, o=7, hw=(30, 40), batch=1),
     "one image, one output pixel": conv2d_case(hw=(3, 3), padding=((0, 0), (0, 0)), batch=1),
+    # dense 3x3 stride 1: Winograd F(2x2, 3x3) forward and input gradient from 64 channels, weight
+    # gradient from 32
+    "Winograd, odd sizes": conv2d_case(c=64, o=64, hw=(7, 5)),
+    "Winograd, a padded channel tile, asymmetric padding": conv2d_case(c=64, o=40, hw=(6, 9),
+                                                                     padding=((0, 2), (2, 1))),
+    "Winograd, no padding, one image": conv2d_case(c=64, o=64, hw=(5, 6), padding=((0, 0), (0, 0)), batch=1),
+    "Winograd weight gradient only (32 channels)": conv2d_case(c=32, o=32, hw=(6, 5)),
 }
 
 
@@ -103,6 +110,19 @@ def test_conv2d_matches_reference(case):
     spec = CONV2D_CASES[case]
     bias = normal(spec["weight"][0]) if spec["bias"] else None
     check_conv("conv2d", normal(*spec["x"]), normal(*spec["weight"]), bias, spec["attrs"], hwio, oihw)
+
+
+@pytest.mark.parametrize("channels", [8, 64], ids=["direct", "Winograd"])
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
+def test_conv2d_store_applies_the_epilogue(channels, activation):
+    """act(conv(x, w) + bias + residual) in the kernel's store, as inference runs a fused step."""
+    x, w, bias, res = normal(2, 6, 5, channels), normal(3, 3, channels, 32), normal(32), normal(2, 6, 5, 32)
+    pads = ((1, 1), (1, 1))
+    plain = cpu.conv_forward(x, w, None, (1, 1), pads, (1, 1), 1)
+    fused = cpu.conv_forward(x, w, bias, (1, 1), pads, (1, 1), 1, residual=res, activation=activation, slope=0.1)
+    v = plain + bias + res
+    expected = np.maximum(v, 0) if activation == "relu" else np.where(v > 0, v, 0.1 * v)
+    assert_close(fused, expected, "fused output")
 
 
 def test_conv2d_keeps_the_internal_layouts():
