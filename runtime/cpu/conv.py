@@ -220,15 +220,21 @@ def phase_weight_shape(w_shape, rows, cols, groups):
 
 
 def input_grad(dy, x_shape, stride, pads, dilation, kernel_hw, correlate):
-    """The transposed convolution, phase by phase: `correlate(dy, rows, cols, out_hw)` runs the
-    stride-1 correlation of one phase."""
+    """The transposed convolution, phase by phase: `correlate(dy, rows, cols, out_hw, into)` runs
+    the stride-1 correlation of one phase, into `into` = (dx, phase, stride) where given (see
+    conv_forward); positions no tap reaches are zero."""
     parts = phases(x_shape, stride, pads, dilation, kernel_hw)
     if tuple(stride) == (1, 1):
         rows, cols, out_hw, _ = parts[0]
-        return correlate(dy, rows, cols, out_hw)
-    dx = np.zeros(x_shape, np.float32)
-    for rows, cols, out_hw, (rh, rw) in parts:
-        dx[:, rh::stride[0], rw::stride[1]] = correlate(dy, rows, cols, out_hw)
+        return correlate(dy, rows, cols, out_hw, None)
+    dx = np.empty(x_shape, np.float32)
+    reached = {phase for *_, phase in parts}
+    for rh in range(stride[0]):
+        for rw in range(stride[1]):
+            if (rh, rw) not in reached:
+                dx[:, rh::stride[0], rw::stride[1]] = 0
+    for rows, cols, out_hw, phase in parts:
+        correlate(dy, rows, cols, out_hw, (dx, phase, stride))
     return dx
 
 
@@ -248,30 +254,38 @@ def f32(a):
 
 # ---------------------------------------------------------------- conv2d, general
 def conv_forward(x, w, bias, stride, pads, dilation, groups, residual=None, activation="none", slope=0.01,
-                 out_hw=None, kernel_hw=None):
+                 out_hw=None, kernel_hw=None, into=None):
     """act(conv(x, w) + bias (+ residual)); `activation` one of STORE_ACTIVATIONS; `out_hw`
     when the padding after is implied and `kernel_hw` the kernel size the generated kernel is
-    specialised on, when not w's (both for a phase of the transposed convolution)."""
+    specialised on, when not w's (both for a phase of the transposed convolution). With
+    `into` = (y, (ry, rx), (sy, sx)) the output goes to y[:, ry::sy, rx::sx] (a phase of a
+    transposed convolution's output) and y is returned."""
     kh, kw, cg, o = w.shape
     if is_depthwise(cg, groups):
         x = repeat_channels(x, o // x.shape[3])
     x = f32(x)
     ho, wo = out_hw or out_size(x.shape, (kh, kw), stride, pads, dilation)
-    y = np.empty((x.shape[0], ho, wo, o), np.float32)
+    y, (ry, rx), (sy, sx) = into or (np.empty((x.shape[0], ho, wo, o), np.float32), (0, 0), (1, 1))
     bias = np.zeros(o, np.float32) if bias is None else f32(bias)
     res = y if residual is None else f32(residual)
     run = module(forward_kernel(x.shape, w.shape, stride, dilation, groups, wo, residual is not None, activation,
                                 kernel_hw))
     (pt, _), (pl, _) = pads
     slope, workers = np.float32(slope), threads_for(x.shape[0] * ho)
-    if is_winograd(x.shape, w.shape, stride, dilation, groups):
-        run.conv(x, winograd.transformed_weights(w, channel_tile(o)), bias, res, y, pt, pl, slope, workers)
-    elif is_depthwise(cg, groups):
-        run.depthwise(x, f32(w[:, :, 0]), bias, res, y, pt, pl, slope)
-    elif is_single_channel(x.shape[3], groups):
-        run.conv(x, f32(w), bias, res, y, pt, pl, slope, workers)
+    placement = ho, wo, ry, rx, sy, sx
+    if is_depthwise(cg, groups):
+        run.depthwise(x, f32(w[:, :, 0]), bias, res, y, pt, pl, slope, *placement)
+    elif is_winograd(x.shape, w.shape, stride, dilation, groups) or is_single_channel(x.shape[3], groups):
+        if into:                                # kernels that write a whole array: a phase goes through a copy
+            y[:, ry::sy, rx::sx] = conv_forward(x, w, bias, stride, pads, dilation, groups, residual, activation,
+                                                slope, out_hw, kernel_hw)
+        elif is_single_channel(x.shape[3], groups):
+            run.conv(x, f32(w), bias, res, y, pt, pl, slope, workers)
+        else:
+            run.conv(x, winograd.transformed_weights(w, channel_tile(o)), bias, res, y, pt, pl, slope, workers)
     else:
-        run.conv(x, packed(f32(w), groups, channel_tile(o // groups)), bias, res, y, groups, pt, pl, slope, workers)
+        run.conv(x, packed(f32(w), groups, channel_tile(o // groups)), bias, res, y, groups, pt, pl, slope, workers,
+                 *placement)
     return y
 
 
@@ -284,10 +298,10 @@ def conv_backward(x, w, dy, stride, pads, dilation, groups, want_dx=True):
     m = o // c if is_depthwise(cg, groups) else 1
     x, w, dy = f32(repeat_channels(x, m)), f32(w), f32(dy)
 
-    def correlate(g, rows, cols, out_hw):
+    def correlate(g, rows, cols, out_hw, into):
         (ti, di, pi), (tj, dj, pj) = rows, cols
         return conv_forward(g, phase_weights(w, rows, cols, groups), None, (1, 1), ((pi, 0), (pj, 0)), (di, dj),
-                            groups, out_hw=out_hw, kernel_hw=phase_kernel_hw(rows, cols, stride))
+                            groups, out_hw=out_hw, kernel_hw=phase_kernel_hw(rows, cols, stride), into=into)
 
     dx = input_grad(dy, x.shape, stride, pads, dilation, (kh, kw), correlate) if want_dx else None
     if m > 1 and dx is not None:

@@ -34,11 +34,14 @@ ACTIVATIONS = {
     "leaky_relu": "v = v if v > ZERO else v * slope",
 }
 
+# y[n, ry + oh·sy, rx + ow·sx] receives output pixel (oh, ow) of an ho × wo output: all of y, or
+# one stride phase of a transposed convolution's output (its input gradient), written in place.
+PLACEMENT = ", int64, int64, int64, int64, int64, int64"           # ho, wo, ry, rx, sy, sx
 SIGNATURE_CONV = ("void(float32[:, :, :, ::1], float32[:, :, :, :, ::1], float32[::1], float32[:, :, :, ::1], "
-                  "float32[:, :, :, ::1], int64, int64, int64, float32, int64)")
+                  "float32[:, :, :, ::1], int64, int64, int64, float32, int64" + PLACEMENT + ")")
 SIGNATURE_WGRAD = "void(float32[:, :, :, ::1], float32[:, :, :, ::1], float32[:, :, :, :, ::1], int64, int64, int64, int64)"
 SIGNATURE_DW = ("void(float32[:, :, :, ::1], float32[:, :, ::1], float32[::1], float32[:, :, :, ::1], "
-                "float32[:, :, :, ::1], int64, int64, float32)")
+                "float32[:, :, :, ::1], int64, int64, float32" + PLACEMENT + ")")
 SIGNATURE_DW_WGRAD = "void(float32[:, :, :, ::1], float32[:, :, :, ::1], float32[:, :, :, ::1], int64, int64)"
 OPTIONS = 'parallel=True, fastmath={"contract"}, cache=True, boundscheck=False, error_model="numpy"'
 
@@ -126,7 +129,7 @@ def _epilogue(residual: bool, activation: str) -> str:
             "    ar = acc[oh - oh0]\n"
             "    for ow in range(wo):\n"
             "        ap = ar[ow]\n"
-            "        yo = y[n, oh, ow][o0:o0 + ov]\n"
+            "        yo = y[n, ry + oh * sy, rx + ow * sx][o0:o0 + ov]\n"
             + ("        ro = res[n, oh, ow][o0:o0 + ov]\n" if residual else "")
             + "        for o in range(ov):\n"
             + _lines("\n".join(line for line in lines if line), 12))
@@ -160,10 +163,10 @@ def tile(xb, wt, acc, ow0, c0, cg, ih0, i0, i1, span):
 {_lines(save, 4)}
 
 @njit("{SIGNATURE_CONV}", {OPTIONS})
-def conv(x, w, bias, res, y, groups, pt, pl, slope, workers):
+def conv(x, w, bias, res, y, groups, pt, pl, slope, workers, ho, wo, ry, rx, sy, sx):
 {"    KH, KW = w.shape[1], w.shape[2]" if geometry.any_size else ""}
     n_img, h, wd, c_in = x.shape
-    _, ho, wo, c_out = y.shape
+    c_out = y.shape[3]
     tiles = w.shape[0] // groups
     cg, og = c_in // groups, c_out // groups
     wpad = (wo + P - 1) // P * P                        # whole tiles: columns past wo are dropped
@@ -278,15 +281,14 @@ def depthwise(geometry: Geometry, residual: bool = False, activation: str = "non
     rows = "\n".join(f"r{i} = x[n, ih0 + {i * g.dh}]" for i in range(g.kh))
     add = " + res[n, oh, ow, c]" if residual else ""
     act = ACTIVATIONS[activation]
-    store = f"v = bias[c] + {inside}{add}\n" + (act + "\n" if act else "") + "y[n, oh, ow, c] = v"
-    edge_store = f"v = bias[c] + acc[c]{add}\n" + (act + "\n" if act else "") + "y[n, oh, ow, c] = v"
+    store = f"v = bias[c] + {inside}{add}\n" + (act + "\n" if act else "") + "yo[c] = v"
+    edge_store = f"v = bias[c] + acc[c]{add}\n" + (act + "\n" if act else "") + "yo[c] = v"
     body = f'''
 {geometry.constants()}
 
 @njit("{SIGNATURE_DW}", {OPTIONS})
-def depthwise(x, w, bias, res, y, pt, pl, slope):
+def depthwise(x, w, bias, res, y, pt, pl, slope, ho, wo, ry, rx, sy, sx):
     n_img, h, wd, c_in = x.shape
-    _, ho, wo, _ = y.shape
     lo = min(wo, max(0, (pl + SW - 1) // SW))
     hi = max(lo, min(wo, (wd - 1 + pl - (KW - 1) * DW) // SW + 1))
     top = min(ho, max(0, (pt + SH - 1) // SH))
@@ -297,6 +299,7 @@ def depthwise(x, w, bias, res, y, pt, pl, slope):
         ih0 = oh * SH - pt
         acc = np.empty(c_in, np.float32)
         for ow in range(wo):
+            yo = y[n, ry + oh * sy, rx + ow * sx]
             if oh >= top and oh < bottom and ow >= lo and ow < hi:
 {_lines(rows, 16)}
                 b = ow * SW - pl
