@@ -43,6 +43,7 @@ class Executor:
         self.params = params
         if hasattr(backend, "prepare"):
             backend.prepare(program)
+        self.sum = getattr(backend, "sum_gradients", np.add)       # a backend may sum on every core
         fuse = getattr(backend, "fuse", None)
         self.fused = {i: fuse(step) for i, step in enumerate(program.steps)} if fuse else {}
         self.tape = Tape()
@@ -94,10 +95,10 @@ class Executor:
             self._timed("backward", prim.layer, started)
             for t, dx in zip(prim.inputs, dxs):
                 if dx is not None:
-                    denv[t] = denv[t] + dx if t in denv else dx
+                    denv[t] = self.sum(denv[t], dx) if t in denv else dx
             for p, dp in zip(prim.params, dps):
                 if p is not None and dp is not None:
-                    dparams[p] = dparams[p] + dp if p in dparams else dp
+                    dparams[p] = self.sum(dparams[p], dp) if p in dparams else dp
         return dparams
 
     def _timed(self, phase: str, layer: str, started: float) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 
 from . import cache, target  # noqa: F401  (NUMBA_CACHE_DIR and NUMBA_CPU_FEATURES, before numba compiles)
+from . import allocator  # noqa: F401  (freed memory stays in the process: no page faults per step)
 from .layout import bind_params, from_internal, to_internal, unbind_params
 
 NAME = "cpu"
@@ -82,9 +83,16 @@ def prepare(*programs) -> int:
     return build([k for program in programs for k in generated_kernels(program)])
 
 
+def sum_gradients(a, b):
+    """a + b for the executor's gradient sums, on every core (runtime/cpu/merge.py)."""
+    from .merge import sum_gradients as add
+    return add(a, b)
+
+
 def fuse(step):
     """A fused inference runner for `step` (runtime/cpu/fusion.py), or None."""
     from .fusion import fuse as fuse_step
     return fuse_step(step, kernels())
 
-__all__ = ["NAME", "compute_scope", "fuse", "generated_kernels", "prepare", "bind_params", "from_internal", "kernels", "to_internal", "unbind_params"]
+__all__ = ["NAME", "compute_scope", "fuse", "generated_kernels", "prepare", "bind_params", "from_internal", "kernels",
+           "sum_gradients", "to_internal", "unbind_params"]

@@ -3,7 +3,7 @@ its source, so a stale kernel is never reused; built ahead of time with progress
 import numpy as np
 import pytest
 
-from cnnc.runtime.cpu import conv, conv_source, generated
+from cnnc.runtime.cpu import conv, conv_source, generated, winograd
 from cnnc.runtime.cpu.generated import Kernel
 
 TRIVIAL = '''
@@ -21,14 +21,21 @@ def kernel_dir(tmp_path, monkeypatch):
 
 
 def test_every_key_part_changes_the_file():
-    base = dict(geometry=conv_source.Geometry(3, 3), cot=16, pixels=8, exact=True)
+    base = dict(geometry=conv_source.Geometry(3, 3), cot=16, pixels=8)
     variants = [dict(base, geometry=conv_source.Geometry(5, 5)), dict(base, geometry=conv_source.Geometry(3, 3, 2, 2)),
                 dict(base, geometry=conv_source.Geometry(3, 3, 1, 1, 2, 2)), dict(base, cot=32),
-                dict(base, pixels=4), dict(base, exact=False), dict(base, grouped=True),
-                dict(base, residual=True), dict(base, activation="relu")]
+                dict(base, pixels=4), dict(base, grouped=True), dict(base, residual=True), dict(base, activation="relu")]
     stems = {conv_source.forward(**v).stem for v in [base, *variants]}
     assert len(stems) == 1 + len(variants)
     assert conv_source.forward(**base).stem == conv_source.forward(**base).stem
+
+
+def test_every_key_part_changes_the_winograd_files():
+    forwards = [dict(cot=16, pixels=16), dict(cot=32, pixels=8), dict(cot=16, pixels=8),
+                dict(cot=16, pixels=16, residual=True), dict(cot=16, pixels=16, activation="relu")]
+    gradients = [(16, 8), (32, 8), (32, 4)]
+    stems = {winograd.forward(**f).stem for f in forwards} | {winograd.weight_grad(*g).stem for g in gradients}
+    assert len(stems) == len(forwards) + len(gradients)
 
 
 def test_the_file_name_is_a_hash_of_the_source_and_the_generator_version(monkeypatch):
