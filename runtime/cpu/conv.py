@@ -110,7 +110,22 @@ def weight_grad_kernel(x_shape, w_shape, stride, dilation, groups) -> Kernel:
         return source.depthwise_weight_grad(geometry)
     if is_single_channel(x_shape[3], groups):
         return source.single_channel_weight_grad(geometry)
+    if takes_tap_runs(w_shape, dilation, groups):
+        return source.run_weight_grad(geometry, RUN_TAPS, RUN_OUTPUTS)
     return source.weight_grad(geometry, *gradient_tiles(cg, gradient_width(o // groups, groups)))
+
+
+def takes_tap_runs(w_shape, dilation, groups) -> bool:
+    """Whether a weight gradient runs along kernel-row runs of taps (conv_source.run_weight_grad):
+    one group, no dilation along rows, and input channels too few for a vector-wide tile of
+    them (16 or fewer: ResNet-20's first stage, LeNet)."""
+    return groups == 1 and dilation[1] == 1 and w_shape[2] <= 16
+
+
+# A run tile: 16 taps (a vector) × 16 output channels, 16 registers of accumulators. Wider runs
+# (32 or 48 taps × 8 channels: fewer loads per multiply-add on paper) were 3x slower here: LLVM
+# did not vectorise them (docs/benchmarks.md).
+RUN_TAPS, RUN_OUTPUTS = 16, 16
 
 
 def gradient_tiles(cg: int, og: int) -> tuple[int, int]:
@@ -118,6 +133,13 @@ def gradient_tiles(cg: int, og: int) -> tuple[int, int]:
     the channels, 16 vector registers of accumulators at most."""
     cot = max(d for d in (1, 2, 4, 8, 16, 32, 64) if og % d == 0)
     return cot, max(d for d in (1, 2, 4, 8) if cg % d == 0 and d * cot <= 256)
+
+
+def widened(dy, width):
+    """dy with zero channels up to `width`."""
+    wide = np.zeros((*dy.shape[:3], width), np.float32)
+    wide[..., :dy.shape[3]] = dy
+    return wide
 
 
 def gradient_width(og: int, groups: int) -> int:
@@ -327,11 +349,13 @@ def weight_grad(x, dy, w_shape, stride, pads, dilation, groups):
         partial = np.zeros((threads_for(rows), kh, kw, 1, o), np.float32)
         run.weight_grad(x, dy, partial, pt, pl)
         return partial.sum(axis=0)
+    if takes_tap_runs(w_shape, dilation, groups):
+        width = -(-o // RUN_OUTPUTS) * RUN_OUTPUTS        # dy padded with zero channels to whole tiles
+        partial = np.zeros((threads_for(rows), kh, -(-kw * cg // RUN_TAPS) * RUN_TAPS, width), np.float32)
+        run.weight_grad(x, dy if width == o else widened(dy, width), partial, pt, pl)
+        return np.ascontiguousarray(partial.sum(axis=0)[:, :kw * cg, :o].reshape(kh, kw, cg, o))
     width = gradient_width(o // groups, groups) * groups
-    if width != o:
-        wide = np.zeros((*dy.shape[:3], width), np.float32)
-        wide[..., :o] = dy
-        dy = wide
+    dy = dy if width == o else widened(dy, width)
     block_rows = max(1, min(rows, -(-BLOCK_PIXELS // max(1, dy.shape[2]))))
     partial = np.zeros((threads_for(-(-rows // block_rows)), kh, kw, cg, width), np.float32)
     run.weight_grad(x, dy, partial, groups, pt, pl, block_rows)

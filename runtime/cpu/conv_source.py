@@ -461,3 +461,79 @@ for ow in range(wv):
     s += run[ow] * do[ow]
 part[i, j, 0, o] += s""")}'''
     return Kernel(f"conv1ch_wgrad_{geometry.tag}", f"one-channel convolution weight gradient, {geometry}", body)
+
+
+SIGNATURE_RUN_WGRAD = "void(float32[:, :, :, ::1], float32[:, :, :, ::1], float32[:, :, :, ::1], int64, int64)"
+
+
+@functools.cache
+def run_weight_grad(geometry: Geometry, fv: int, ot: int) -> Kernel:
+    """partial[k, i, j·C + c, o] += Σ over worker k's pixels of x[n, oh·SH + i·DH − pt, ow·SW + j − pl, c]
+    · dy[n, oh, ow, o], for one group without dilation along rows: a kernel row's KW·C taps are
+    one contiguous run of a zero-bordered input row, so the register tile is `fv` taps (vector
+    loads along the run) × `ot` output channels (broadcasts). A layer with few channels gets
+    whole vectors that way, where an input × output channel tile was one vector wide (16
+    channels) or less. `partial`'s tap axis is KW·C rounded up to `fv` (taps past it are
+    garbage, dropped by the caller)."""
+    acc = "\n".join(f"x{f} = xs[{f}]" for f in range(fv))
+    acc += "\n" + "\n".join(f"d{o} = ds[{o}]" for o in range(ot))
+    acc += "\n" + "\n".join(f"a{f}_{o} += x{f} * d{o}" for o in range(ot) for f in range(fv))
+    load = "\n".join(f"a{f}_{o} = gf{f}[{o}]" for f in range(fv) for o in range(ot))
+    save = "\n".join(f"gf{f}[{o}] = a{f}_{o}" for f in range(fv) for o in range(ot))
+    rows = "\n".join(f"gf{f} = gi[f0 + {f}][o0:o0 + OT]" for f in range(fv))
+    body = f'''
+{geometry.constants()}FV, OT, BLOCK_PIXELS = {fv}, {ot}, 256
+
+
+# The register tile, a function of its own (compile time), over a band of output rows: the
+# band's dy (≤ BLOCK_PIXELS pixels) and input rows stay in L2 while every tile runs over them.
+@njit(fastmath={{"contract"}}, cache=True, boundscheck=False, error_model="numpy", inline="never")
+def block(xb, dy, gi, n, oh0, oh1, i, f0, o0, pt, h, span, step):
+{_lines(rows, 4)}
+{_lines(load, 4)}
+    for oh in range(oh0, oh1):
+        ih = oh * SH - pt + i * DH
+        if ih >= 0 and ih < h:
+            xr = xb[ih % span]
+            dr = dy[n, oh]
+            for ow in range(dr.shape[0]):
+                xs = xr[ow * step + f0:ow * step + f0 + FV]
+                ds = dr[ow][o0:o0 + OT]
+{_lines(acc, 16)}
+{_lines(save, 4)}
+
+@njit("{SIGNATURE_RUN_WGRAD}", {OPTIONS})
+def weight_grad(x, dy, partial, pt, pl):
+    n_img, h, wd, cg = x.shape
+    _, ho, wo, c_out = dy.shape
+    workers = partial.shape[0]
+    width = (wo - 1) * SW + KW                          # padded row: column u is input column u - pl
+    first, last = max(0, -pl), min(wd, width - pl)
+    band = max(1, min(ho, BLOCK_PIXELS // wo))          # output rows per unit, of one image
+    bands = (ho + band - 1) // band
+    units = n_img * bands
+    span = (band - 1) * SH + (KH - 1) * DH + 1          # input rows one band reads
+    for k in prange(workers):
+        # the band's input rows, flat and zero-bordered (row ih in slot ih % span), with FV
+        # floats more at the end for the last tile's run
+        xb = np.zeros((span, width * cg + FV), np.float32)
+        held = np.full(span, -1, np.int64)
+        part = partial[k]
+        for u in range(k * units // workers, (k + 1) * units // workers):
+            n = u // bands
+            oh0 = (u - n * bands) * band
+            oh1 = min(ho, oh0 + band)
+            for ih in range(max(0, oh0 * SH - pt), min(h, (oh1 - 1) * SH - pt + (KH - 1) * DH + 1)):
+                if held[ih % span] != n * h + ih:
+                    row = xb[ih % span]
+                    for col in range(first, last):
+                        row[(col + pl) * cg:(col + pl + 1) * cg] = x[n, ih, col]
+                    held[ih % span] = n * h + ih
+            for i in range(KH):
+                for f0 in range(0, part.shape[1], FV):
+                    for o0 in range(0, c_out, OT):
+                        block(xb, dy, part[i], n, oh0, oh1, i, f0, o0, pt, h, span, SW * cg)
+'''
+    return Kernel(f"conv_wgrad_run_{geometry.tag}_f{fv}_o{ot}",
+                  f"convolution weight gradient along kernel-row runs, {geometry}, tile {fv} taps x {ot} channels",
+                  body)

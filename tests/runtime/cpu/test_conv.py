@@ -94,6 +94,7 @@ CONV2D_CASES = {
     "one input channel stride 2 dilation 2": conv2d_case(c=1, o=4, hw=(11, 9), stride=(2, 2), dilation=(2, 2),
                                                          padding=((2, 1), (0, 2))),
     "wide: several weight-gradient blocks": conv2d_case(c=5, o=7, hw=(30, 40), batch=1),
+    "32 input channels: a channel-tiled weight gradient": conv2d_case(c=32, o=16, hw=(9, 8), stride=(2, 2)),
     "one image, one output pixel": conv2d_case(hw=(3, 3), padding=((0, 0), (0, 0)), batch=1),
     # dense 3x3 stride 1: Winograd F(2x2, 3x3) forward and input gradient from 64 channels, weight
     # gradient from 32
