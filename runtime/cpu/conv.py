@@ -157,6 +157,8 @@ def kernels_for(x_shape, w_shape, stride, pads, dilation, groups, training, resi
     kh, kw, cg, o = w_shape
     ho, wo = out_size(x_shape, (kh, kw), stride, pads, dilation)
     out = [forward_kernel(x_shape, w_shape, stride, dilation, groups, wo, residual, activation)]
+    if covers_input(x_shape, w_shape, pads, dilation, groups):
+        return out                                  # its gradients are matrix products
     if training and want_dx:
         dy_shape = (x_shape[0], ho, wo, o)
         out += [forward_kernel(dy_shape, phase_weight_shape(w_shape, r, c, groups), (1, 1), (r[1], c[1]), groups,
@@ -311,12 +313,23 @@ def conv_forward(x, w, bias, stride, pads, dilation, groups, residual=None, acti
     return y
 
 
+def covers_input(x_shape, w_shape, pads, dilation, groups) -> bool:
+    """A window that covers the whole unpadded input (LeNet's C5): one output pixel, the
+    convolution a matrix product, and so are its gradients."""
+    return (groups == 1 and tuple(dilation) == (1, 1) and not any(p for pair in pads for p in pair)
+            and tuple(w_shape[:2]) == tuple(x_shape[1:3]))
+
+
 def conv_backward(x, w, dy, stride, pads, dilation, groups, want_dx=True):
     """(dx, dweight) of conv_forward; dx is None when not wanted (the network's input). A
     depthwise convolution with multiplier m ran on its input's channels repeated m times: dx
     sums each channel's m copies."""
     kh, kw, cg, o = w.shape
     n, h, wd, c = x.shape
+    if covers_input(x.shape, w.shape, pads, dilation, groups):
+        flat_x, flat_w, flat_dy = f32(x).reshape(n, -1), f32(w).reshape(-1, o), f32(dy).reshape(n, o)
+        dx = (flat_dy @ flat_w.T).reshape(x.shape) if want_dx else None
+        return dx, (flat_x.T @ flat_dy).reshape(w.shape)
     m = o // c if is_depthwise(cg, groups) else 1
     x, w, dy = f32(repeat_channels(x, m)), f32(w), f32(dy)
 
