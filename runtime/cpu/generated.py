@@ -20,6 +20,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import py_compile
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -145,6 +146,10 @@ def _import(kernel: Kernel) -> ModuleType:
     if not path.exists():
         directory.mkdir(parents=True, exist_ok=True)
         _write_atomically(path, kernel.source)
+    if not Path(importlib.util.cache_from_source(str(path))).exists():
+        # the byte code too, whatever PYTHONDONTWRITEBYTECODE says: a kernel's unrolled source
+        # took ~7 ms to compile at every load (py_compile writes atomically)
+        py_compile.compile(str(path), doraise=True)
     name = f"cnnc_kernels.{kernel.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
