@@ -78,6 +78,20 @@ def is_winograd(x_shape, w_shape, stride, dilation, groups, gradient=False) -> b
     return x_shape[3] >= WINOGRAD_FORWARD_CHANNELS
 
 
+def is_narrow(w_shape, stride, groups) -> bool:
+    """Few channels: fewer than 16 in or out (16 or fewer out), one group, stride 1 along rows:
+    vectorised along the output row (conv_source.narrow). At 16 in and out the channel tiles
+    are as fast (the narrow kernel's transposed copy of the input costs what it gains)."""
+    _, _, cg, o = w_shape
+    return o <= 16 and (cg < 16 or o < 16) and groups == 1 and stride[1] == 1
+
+
+def narrow_tiles(out_w: int) -> tuple[int, int]:
+    """(channels, pixels) of a narrow tile: 8 × 32 (2 vectors) for rows of 24 pixels or more,
+    else 16 × 16; 16 registers of accumulators either way."""
+    return (8, 32) if out_w >= 24 else (16, 16)
+
+
 def forward_kernel(x_shape, w_shape, stride, dilation, groups, out_w, residual=False, activation="none",
                    kernel_hw=None) -> Kernel:
     """The one place that picks a conv2d's forward kernel (NHWC x, HWIO w): depthwise,
@@ -91,6 +105,9 @@ def forward_kernel(x_shape, w_shape, stride, dilation, groups, out_w, residual=F
         return source.depthwise(source.Geometry(kh, kw, *stride, *dilation), residual, activation)
     if is_single_channel(x_shape[3], groups):
         return source.single_channel(source.Geometry(kh, kw, *stride, *dilation), residual, activation)
+    if is_narrow(w_shape, stride, groups):
+        return source.narrow(source.Geometry(*(kernel_hw or (kh, kw)), *stride, *dilation), *narrow_tiles(out_w),
+                             residual, activation)
     og = o // groups
     cot = channel_tile(og)
     return source.forward(source.Geometry(*(kernel_hw or (kh, kw)), *stride, *dilation), cot,
@@ -299,6 +316,11 @@ def conv_forward(x, w, bias, stride, pads, dilation, groups, residual=None, acti
     placement = ho, wo, ry, rx, sy, sx
     if is_depthwise(cg, groups):
         run.depthwise(x, f32(w[:, :, 0]), bias, res, y, pt, pl, slope, *placement)
+    elif is_narrow(w.shape, stride, groups) and not is_single_channel(x.shape[3], groups):
+        ot, _ = narrow_tiles(wo)
+        wide = np.zeros((kh, kw, cg, -(-o // ot) * ot), np.float32)
+        wide[..., :o] = w
+        run.conv(x, wide, bias, res, y, pt, pl, slope, workers, *placement)
     elif is_winograd(x.shape, w.shape, stride, dilation, groups) or is_single_channel(x.shape[3], groups):
         if into:                                # kernels that write a whole array: a phase goes through a copy
             y[:, ry::sy, rx::sx] = conv_forward(x, w, bias, stride, pads, dilation, groups, residual, activation,

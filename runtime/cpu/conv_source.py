@@ -537,3 +537,89 @@ def weight_grad(x, dy, partial, pt, pl):
     return Kernel(f"conv_wgrad_run_{geometry.tag}_f{fv}_o{ot}",
                   f"convolution weight gradient along kernel-row runs, {geometry}, tile {fv} taps x {ot} channels",
                   body)
+
+
+SIGNATURE_NARROW = ("void(float32[:, :, :, ::1], float32[:, :, :, ::1], float32[::1], float32[:, :, :, ::1], "
+                    "float32[:, :, :, ::1], int64, int64, float32, int64" + PLACEMENT + ")")
+
+
+@functools.cache
+def narrow(geometry: Geometry, ot: int, pv: int, residual: bool = False, activation: str = "none") -> Kernel:
+    """A convolution with few output channels (16 or fewer; one group, stride 1 along rows),
+    vectorised along the output row instead of the channels: a tile is `ot` output channels ×
+    `pv` output pixels, fed per tap and input channel by `pv` contiguous inputs (vector loads)
+    and `ot` weights (broadcasts): (pv/16 + ot) loads per ot·pv/16 vector multiply-adds, where a
+    channel tile one vector wide took 17 loads per 16. Each worker transposes the input rows
+    an output row reads to (channel, column), zero-bordered, and stores its sums transposed
+    back (NHWC) with the epilogue."""
+    acc = "\n".join(f"w{o} = wc[{o}]" for o in range(ot))
+    acc += "\n" + "\n".join(f"x{q} = run[{q}]" for q in range(pv))
+    acc += "\n" + "\n".join(f"a{o}_{q} += w{o} * x{q}" for o in range(ot) for q in range(pv))
+    save = "\n".join(f"ar{o} = acc[o0 + {o}]" for o in range(ot))
+    save += "\n" + "\n".join(f"ar{o}[v0 + {q}] = a{o}_{q}" for o in range(ot) for q in range(pv))
+    add = " + res[n, oh, ow, o]" if residual else ""
+    store = "\n".join(line for line in (f"v = acc[o, ow] + bias[o]{add}", ACTIVATIONS[activation], "yo[o] = v") if line)
+    body = f'''
+{geometry.constants()}OT, PV = {ot}, {pv}
+
+
+# The register tile, a function of its own (compile time): OT channels × PV pixels from v0.
+@njit(fastmath={{"contract"}}, cache=True, boundscheck=False, error_model="numpy", inline="never")
+def tile(xt, w, acc, o0, v0, i0, i1, slot):
+{"    KW = w.shape[1]" if geometry.any_size else ""}
+{_lines(_zero(ot, pv), 4)}
+    for i in range(i0, i1):
+        for j in range(KW):
+            wij = w[i, j]
+            for c in range(wij.shape[0]):
+                run = xt[slot[i], c, v0 + j * DW:v0 + j * DW + PV]
+                wc = wij[c][o0:o0 + OT]
+{_lines(acc, 16)}
+{_lines(save, 4)}
+
+@njit("{SIGNATURE_NARROW}", {OPTIONS})
+def conv(x, w, bias, res, y, pt, pl, slope, workers, ho, wo, ry, rx, sy, sx):
+{"    KH, KW = w.shape[0], w.shape[1]" if geometry.any_size else ""}
+    n_img, h, wd, c_in = x.shape
+    c_out = w.shape[3]                                  # padded to whole tiles of OT
+    wv = (wo + PV - 1) // PV * PV                       # whole tiles: columns past wo are dropped
+    width = wv + (KW - 1) * DW                          # padded row: column u is input column u - pl
+    first, last = max(0, -pl), min(wd, width - pl)
+    rows = n_img * ho
+    span = (KH - 1) * DH + 1                            # input rows one output row reads
+    for k in prange(workers):
+        # the input rows in a zero-bordered ring of `span` rows (row ih in slot ih % span),
+        # each transposed to (channel, column) once per image
+        xt = np.zeros((span, c_in, width), np.float32)
+        held = np.full(span, -1, np.int64)
+        slot = np.empty(KH, np.int64)
+        acc = np.empty((c_out, wv), np.float32)
+        for r in range(k * rows // workers, (k + 1) * rows // workers):
+            n = r // ho
+            oh = r - n * ho
+            # the kernel rows inside the image: rows of padding are skipped
+            i0 = max(0, -((oh * SH - pt) // DH))
+            i1 = max(i0, min(KH, (h - 1 + pt - oh * SH) // DH + 1))
+            for i in range(i0, i1):
+                ih = oh * SH - pt + i * DH
+                slot[i] = ih % span
+                if held[slot[i]] != n * h + ih:
+                    xr = x[n, ih]
+                    xs = xt[slot[i]]
+                    for c in range(c_in):
+                        xc = xs[c]
+                        for u in range(first, last):
+                            xc[u + pl] = xr[u, c]
+                    held[slot[i]] = n * h + ih
+            for o0 in range(0, c_out, OT):
+                for v0 in range(0, wv, PV):
+                    tile(xt, w, acc, o0, v0, i0, i1, slot)
+            for ow in range(wo):
+                yo = y[n, ry + oh * sy, rx + ow * sx]
+                for o in range(y.shape[3]):
+{_lines(store, 20)}
+'''
+    epilogue = ("res_" if residual else "") + activation
+    return Kernel(f"conv_narrow_{geometry.tag}_o{ot}_v{pv}_{epilogue}",
+                  f"narrow convolution forward, {geometry}, tile {ot} channels x {pv} pixels, epilogue {epilogue}",
+                  body)

@@ -113,11 +113,12 @@ def test_conv2d_matches_reference(case):
     check_conv("conv2d", normal(*spec["x"]), normal(*spec["weight"]), bias, spec["attrs"], hwio, oihw)
 
 
-@pytest.mark.parametrize("channels", [8, 64], ids=["direct", "Winograd"])
+@pytest.mark.parametrize("channels", [(8, 32), (64, 32), (8, 16)], ids=["channel tiles", "Winograd", "narrow"])
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
 def test_conv2d_store_applies_the_epilogue(channels, activation):
     """act(conv(x, w) + bias + residual) in the kernel's store, as inference runs a fused step."""
-    x, w, bias, res = normal(2, 6, 5, channels), normal(3, 3, channels, 32), normal(32), normal(2, 6, 5, 32)
+    c, o = channels
+    x, w, bias, res = normal(2, 6, 5, c), normal(3, 3, c, o), normal(o), normal(2, 6, 5, o)
     pads = ((1, 1), (1, 1))
     plain = cpu.conv_forward(x, w, None, (1, 1), pads, (1, 1), 1)
     fused = cpu.conv_forward(x, w, bias, (1, 1), pads, (1, 1), 1, residual=res, activation=activation, slope=0.1)
