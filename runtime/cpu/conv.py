@@ -110,8 +110,11 @@ def forward_kernel(x_shape, w_shape, stride, dilation, groups, out_w, residual=F
         return source.single_channel(source.Geometry(kh, kw, *stride, *dilation), residual, activation)
     og = o // groups
     cot = channel_tile(og)
-    return source.forward(source.Geometry(*(kernel_hw or (kh, kw)), *stride, *dilation), cot,
-                          pixel_tile(cot, out_w), groups > 1, residual, activation)
+    pixels = pixel_tile(cot, out_w)
+    # 16 pixels' runs need 16 address registers unless the channel count is a constant
+    channels = cg if pixels == 16 and groups == 1 and dilation[1] == 1 else 0
+    return source.forward(source.Geometry(*(kernel_hw or (kh, kw)), *stride, *dilation), cot, pixels, groups > 1,
+                          residual, activation, channels)
 
 
 def weight_grad_kernel(x_shape, w_shape, stride, dilation, groups) -> Kernel:

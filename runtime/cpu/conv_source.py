@@ -94,9 +94,21 @@ def _zero(pixels: int, cot: int) -> str:
 ACCUMULATOR_FLOATS = 2048
 
 
-def _tile_taps(geometry: Geometry, pixels: int, cot: int, grouped: bool) -> str:
+def _tile_taps(geometry: Geometry, pixels: int, cot: int, grouped: bool, channels: int = 0) -> str:
     """The tile's loops over the taps. Without dilation or groups, the KW·C taps of one kernel
-    row are one contiguous run of the row buffer (and of the weights): one long loop."""
+    row are one contiguous run of the row buffer (and of the weights): one long loop. With
+    `channels` (C, a constant of the source) the pixels' runs lie at constant offsets of one
+    base: one register for all of them, where P runs took P (16 pixels: 6 reloaded from the
+    stack every multiply-add step)."""
+    if geometry.dw == 1 and not grouped and channels:
+        return ("xf = xb.reshape(xb.shape[0], xb.shape[1] * CG)\n"
+                "wf = wt.reshape(wt.shape[0], KW * CG, COT)\n"
+                "for i in range(i0, i1):\n"
+                "    run = xf[(ih0 + i * DH) % span][ow0 * SW * CG:]\n"
+                "    wi = wf[i]\n"
+                "    for u in range(KW * CG):\n"
+                "        wc = wi[u]\n"
+                + _lines(_accumulate(pixels, cot, lambda p: f"run[u + {p * geometry.sw * channels}]"), 8))
     if geometry.dw == 1 and not grouped:
         runs = "\n".join(f"s{p} = xr[(ow0 + {p}) * SW * cg:(ow0 + {p}) * SW * cg + KW * cg]" for p in range(pixels))
         return ("xf = xb.reshape(xb.shape[0], xb.shape[1] * cg)\n"
@@ -137,7 +149,7 @@ def _epilogue(residual: bool, activation: str) -> str:
 
 @functools.cache            # a program lists its kernels each time it is prepared
 def forward(geometry: Geometry, cot: int, pixels: int, grouped: bool = False, residual: bool = False,
-            activation: str = "none") -> Kernel:
+            activation: str = "none", channels: int = 0) -> Kernel:
     """y = act(conv(x, w) + bias (+ res)); `pixels` output pixels × `cot` channels per tile.
 
     A worker takes bands of output rows of one image; for each tile of output channels, every
@@ -147,7 +159,7 @@ def forward(geometry: Geometry, cot: int, pixels: int, grouped: bool = False, re
     save = "\n".join(f"ap{p} = acc[ow0 + {p}]" for p in range(pixels))
     save += "\n" + "\n".join(f"ap{p}[{o}] = a{p}_{o}" for p in range(pixels) for o in range(cot))
     body = f'''
-{geometry.constants()}P, COT = {pixels}, {cot}
+{geometry.constants()}P, COT, CG = {pixels}, {cot}, {channels}
 ACCUMULATOR_FLOATS = {ACCUMULATOR_FLOATS}
 
 
@@ -159,7 +171,7 @@ ACCUMULATOR_FLOATS = {ACCUMULATOR_FLOATS}
 def tile(xb, wt, acc, ow0, c0, cg, ih0, i0, i1, span):
 {"    KH, KW = wt.shape[0], wt.shape[1]" if geometry.any_size else ""}
 {_lines(_zero(pixels, cot), 4)}
-{_lines(_tile_taps(geometry, pixels, cot, grouped), 4)}
+{_lines(_tile_taps(geometry, pixels, cot, grouped, channels), 4)}
 {_lines(save, 4)}
 
 @njit("{SIGNATURE_CONV}", {OPTIONS})
@@ -206,6 +218,7 @@ def conv(x, w, bias, res, y, groups, pt, pl, slope, workers, ho, wo, ry, rx, sy,
                         tile(xb, w[gt], acc[oh - oh0], ow0, g * cg, cg, ih0, i0, i1, span)
 {_lines(_epilogue(residual, activation), 16)}'''
     epilogue = ("res_" if residual else "") + activation + ("_grouped" if grouped else "")
+    epilogue += f"_c{channels}" if channels else ""
     return Kernel(f"conv_fwd_{geometry.tag}_co{cot}_p{pixels}_{epilogue}",
                   f"convolution forward, {geometry}, tile {pixels} pixels x {cot} channels, "
                   f"epilogue {epilogue}", body)
