@@ -457,6 +457,16 @@ def machine(settings: Settings) -> dict:
             "step_repeat": settings.step_repeat}
 
 
+def warm_up(seconds: float = 3.0) -> None:
+    """Every core busy for a few seconds before the first row: the first rows of a run measured
+    both frameworks up to 1.6x slower than later in the same run (the cores' clocks, or the
+    VM's scheduling, ramping up), which each target's own warm-up call did not cover. The peak
+    is measured right after, warm."""
+    from cnnc.runtime.cpu.peak import fp32_peak_gflops
+    fp32_peak_gflops(seconds)
+    peak_gflops()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats (5 per conv, 3 per step)")
@@ -486,6 +496,7 @@ def main() -> int:
         return 0 if chosen else 1
     rows = []
     with cpu.compute_scope(threads), torch_net.threads(threads):
+        warm_up()
         for i, target in enumerate(chosen, 1):
             print(f"[{i}/{len(chosen)}] {target.name}", file=sys.stderr, flush=True)
             rows.append(target.measure(settings))
