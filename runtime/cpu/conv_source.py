@@ -132,6 +132,20 @@ def _tile_taps(geometry: Geometry, pixels: int, cot: int, grouped: bool, channel
             + _lines(_accumulate(pixels, cot, lambda p: f"s{p}[c]"), 12))
 
 
+def _band_units(copy: str) -> str:
+    """A worker's loop over its units (bands of output rows of one image), each first bringing
+    the input rows its band reads into the ring `xb` (slot ih % span) by `copy`, unless the
+    slot holds that row already."""
+    return ("for u in range(k * units // workers, (k + 1) * units // workers):\n"
+            "    n = u // bands\n"
+            "    oh0 = (u - n * bands) * band\n"
+            "    oh1 = min(ho, oh0 + band)\n"
+            "    for ih in range(max(0, oh0 * SH - pt), min(h, (oh1 - 1) * SH - pt + (KH - 1) * DH + 1)):\n"
+            "        if held[ih % span] != n * h + ih:\n"
+            + _lines(copy, 12)
+            + "            held[ih % span] = n * h + ih\n")
+
+
 def _epilogue(residual: bool, activation: str) -> str:
     """y[n, oh, ow, o0:o0 + ov] = act(acc + bias (+ res)) over the band's rows."""
     add = " + ro[o]" if residual else ""
@@ -196,15 +210,7 @@ def conv(x, w, bias, res, y, groups, pt, pl, slope, workers, ho, wo, ry, rx, sy,
         xb = np.zeros((span, width, c_in), np.float32)
         held = np.full(span, -1, np.int64)              # which (image, row) each slot holds
         acc = np.empty((band, wpad, COT), np.float32)
-        for u in range(k * units // workers, (k + 1) * units // workers):
-            n = u // bands
-            oh0 = (u - n * bands) * band
-            oh1 = min(ho, oh0 + band)
-            for ih in range(max(0, oh0 * SH - pt), min(h, (oh1 - 1) * SH - pt + (KH - 1) * DH + 1)):
-                if held[ih % span] != n * h + ih:
-                    xb[ih % span, first + pl:last + pl] = x[n, ih, first:last]
-                    held[ih % span] = n * h + ih
-            for gt in range(groups * tiles):
+{_lines(_band_units("xb[ih % span, first + pl:last + pl] = x[n, ih, first:last]"), 8)}            for gt in range(groups * tiles):
                 g = gt // tiles
                 t = gt - g * tiles
                 o0 = g * og + t * COT
@@ -532,16 +538,8 @@ def weight_grad(x, dy, partial, pt, pl):
         xb = np.zeros((span, width * cg + FV), np.float32)
         held = np.full(span, -1, np.int64)
         part = partial[k]
-        for u in range(k * units // workers, (k + 1) * units // workers):
-            n = u // bands
-            oh0 = (u - n * bands) * band
-            oh1 = min(ho, oh0 + band)
-            for ih in range(max(0, oh0 * SH - pt), min(h, (oh1 - 1) * SH - pt + (KH - 1) * DH + 1)):
-                if held[ih % span] != n * h + ih:
-                    # one flat copy (a slice per column cost more than the products for 3 channels)
-                    xb[ih % span, (first + pl) * cg:(last + pl) * cg] = x[n, ih].reshape(wd * cg)[first * cg:last * cg]
-                    held[ih % span] = n * h + ih
-            for i in range(KH):
+{_lines(_band_units("""# one flat copy (a slice per column cost more than the products for 3 channels)
+xb[ih % span, (first + pl) * cg:(last + pl) * cg] = x[n, ih].reshape(wd * cg)[first * cg:last * cg]"""), 8)}            for i in range(KH):
                 for f0 in range(0, part.shape[1], FV):
                     for o0 in range(0, c_out, OT):
                         block(xb, dy, part[i], n, oh0, oh1, i, f0, o0, pt, h, span, SW * cg)
