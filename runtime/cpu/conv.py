@@ -5,14 +5,23 @@ built and cached by runtime/cpu/generated.py): kernel size, stride and dilation 
 of the source, the tile of output channels × pixels is chosen from the layer's widths, and a
 fused epilogue (bias, residual add, ReLU-family activation) happens in the store.
 
-- grad input is the transposed convolution, run through the forward kernel: for stride s the
+Which kernel (`forward_kernel`, `weight_grad_kernel` decide, one place each):
+- dense 3×3 stride 1 with 64+ input channels (grad weight: 32+): Winograd F(2×2, 3×3),
+  runtime/cpu/winograd.py;
+- depthwise (one input channel per group, any multiplier; a multiplier m > 1 repeats each
+  input channel m times first): own kernels, vectorised over channels;
+- few channels (≤ 16 out, < 16 in or out): `narrow`, vectorised along the output row; grad
+  weight of ≤ 16 input channels along kernel-row runs of taps; one-channel images' own
+  kernels where those do not apply;
+- else channel tiles × pixel tiles, the epilogue in the store.
+
+- grad input is the transposed convolution, run through the forward kernels: for stride s the
   input splits into s·s phases (positions ≡ r mod s); each phase is a stride-1 correlation of
-  the output gradient with the flipped taps that reach it, so no work is spent on zero-stuffing;
+  the output gradient with the flipped taps that reach it, stored straight into its positions
+  of dx, so no work is spent on zero-stuffing or scattering;
 - grad weight is a generated reduction: each worker owns a share of the output rows and a
-  partial HWIO gradient (added up after: no races);
-- depthwise convolutions (one input channel per group, any multiplier) have their own
-  generated kernels, vectorised over channels; a multiplier m > 1 repeats each input channel
-  m times first;
+  partial gradient (added up after: no races);
+- a window over the whole unpadded input (LeNet's C5) takes its gradients as matrix products;
 - conv1d is conv2d over a height-1 image.
 
 `kernels_for(...)` lists the generated kernels a convolution needs, for `cnnc build` and the
