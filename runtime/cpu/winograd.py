@@ -22,8 +22,11 @@ import functools
 
 import numpy as np
 
+from numba import njit
+
 from .conv_source import ACTIVATIONS, OPTIONS, _accumulate, _lines, _zero
 from .generated import Kernel
+from .llvm_hints import no_alias
 
 TILES_PER_BLOCK = 64          # output tiles a block transforms at once: its V and M stay in L2
 
@@ -35,16 +38,36 @@ def transformed_weights(w: np.ndarray, cot: int) -> np.ndarray:
     """HWIO (3, 3, C, O) → U = G g Gᵀ as (16, T, C, cot): position ξ = 4·row + column, then T
     tiles of `cot` output channels, zero past the last."""
     _, _, c, o = w.shape
-    tiles = -(-o // cot)
-    u = np.zeros((4, 4, c, tiles * cot), np.float32)
-    u[..., :o] = _g_rows(_g_rows(w).transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
-    return np.ascontiguousarray(u.reshape(16, c, tiles, cot).transpose(0, 2, 1, 3))
+    u = np.zeros((16, -(-o // cot), c, cot), np.float32)
+    _filter_transform(np.ascontiguousarray(w, dtype=np.float32), u)
+    return u
 
 
-def _g_rows(g: np.ndarray) -> np.ndarray:
-    """G·g along the first axis (3 → 4), G = [[1, 0, 0], [½, ½, ½], [½, -½, ½], [0, 0, 1]]."""
-    half = np.float32(0.5)
-    return np.stack([g[0], half * (g[0] + g[1] + g[2]), half * (g[0] - g[1] + g[2]), g[2]])
+# G = [[1, 0, 0], [½, ½, ½], [½, -½, ½], [0, 0, 1]] on rows, then on columns; one pass over the
+# weights, vectorised along the output channels (NumPy's slices and transposes took ~0.13 ms
+# for a 64 → 64 layer, a tenth of its forward pass).
+@njit(cache=True, boundscheck=False, error_model="numpy")
+def _filter_transform(w, u):
+    no_alias()
+    cot, half = u.shape[3], np.float32(0.5)
+    for c in range(w.shape[2]):
+        for t in range(u.shape[1]):
+            for oo in range(min(cot, w.shape[3] - t * cot)):
+                o = t * cot + oo
+                for j in range(3):                       # G·g, column j: rows r0..r3
+                    a, b, d = w[0, j, c, o], w[1, j, c, o], w[2, j, c, o]
+                    r0, r1, r2, r3 = a, half * (a + b + d), half * (a - b + d), d
+                    if j == 0:
+                        c00, c10, c20, c30 = r0, r1, r2, r3
+                    elif j == 1:
+                        c01, c11, c21, c31 = r0, r1, r2, r3
+                    else:
+                        c02, c12, c22, c32 = r0, r1, r2, r3
+                for i, (a, b, d) in enumerate(((c00, c01, c02), (c10, c11, c12), (c20, c21, c22), (c30, c31, c32))):
+                    u[4 * i, t, c, oo] = a
+                    u[4 * i + 1, t, c, oo] = half * (a + b + d)
+                    u[4 * i + 2, t, c, oo] = half * (a - b + d)
+                    u[4 * i + 3, t, c, oo] = d
 
 
 def _input_transform() -> str:
@@ -230,14 +253,34 @@ def _gradient_transform() -> str:
 
 def weight_gradient(du: np.ndarray) -> np.ndarray:
     """dU (16, C, O) → HWIO dg = Gᵀ dU G (3, 3, C, O)."""
-    u = du.reshape(4, 4, *du.shape[1:])
-    return np.ascontiguousarray(_gt_rows(_gt_rows(u).transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3))
+    dg = np.empty((3, 3, *du.shape[1:]), np.float32)
+    _filter_gradient(np.ascontiguousarray(du, dtype=np.float32), dg)
+    return dg
 
 
-def _gt_rows(u: np.ndarray) -> np.ndarray:
-    """Gᵀ·u along the first axis (4 → 3)."""
+# Gᵀ = [[1, ½, ½, 0], [0, ½, -½, 0], [0, ½, ½, 1]] on rows, then on columns, in one pass
+# vectorised along the output channels (as _filter_transform).
+@njit(cache=True, boundscheck=False, error_model="numpy")
+def _filter_gradient(du, dg):
+    no_alias()
     half = np.float32(0.5)
-    return np.stack([u[0] + half * (u[1] + u[2]), half * (u[1] - u[2]), half * (u[1] + u[2]) + u[3]])
+    for c in range(du.shape[1]):
+        for o in range(du.shape[2]):
+            for j in range(4):                           # Gᵀ·dU, column j: rows s0..s2
+                a, b, d, e = du[j, c, o], du[4 + j, c, o], du[8 + j, c, o], du[12 + j, c, o]
+                s0, s1, s2 = a + half * (b + d), half * (b - d), half * (b + d) + e
+                if j == 0:
+                    c00, c10, c20 = s0, s1, s2
+                elif j == 1:
+                    c01, c11, c21 = s0, s1, s2
+                elif j == 2:
+                    c02, c12, c22 = s0, s1, s2
+                else:
+                    c03, c13, c23 = s0, s1, s2
+            for i, (a, b, d, e) in enumerate(((c00, c01, c02, c03), (c10, c11, c12, c13), (c20, c21, c22, c23))):
+                dg[i, 0, c, o] = a + half * (b + d)
+                dg[i, 1, c, o] = half * (b - d)
+                dg[i, 2, c, o] = half * (b + d) + e
 
 
 @functools.cache            # a program lists its kernels each time it is prepared
