@@ -103,9 +103,9 @@ def narrow_tiles(out_w: int) -> tuple[int, int]:
 
 def forward_kernel(x_shape, w_shape, stride, dilation, groups, out_w, residual=False, activation="none",
                    kernel_hw=None) -> Kernel:
-    """The one place that picks a conv2d's forward kernel (NHWC x, HWIO w): depthwise,
-    one-channel, Winograd or channel-tiled; `kernel_hw` the size a tiled kernel is specialised
-    on when not w's (phase_kernel_hw)."""
+    """The one place that picks a conv2d's forward kernel (NHWC x, HWIO w): Winograd,
+    depthwise, narrow, one-channel or channel-tiled; `kernel_hw` the size a narrow or tiled
+    kernel is specialised on when not w's (phase_kernel_hw)."""
     kh, kw, cg, o = w_shape
     if is_winograd(x_shape, w_shape, stride, dilation, groups):
         cot = channel_tile(o)
