@@ -40,7 +40,6 @@ from .generated import Kernel, module
 
 WINOGRAD_FORWARD_CHANNELS = 64      # input channels from which a forward pass runs by Winograd
 WINOGRAD_GRADIENT_CHANNELS = 32     # input and output channels, for the weight gradient
-BLOCK_PIXELS = 256            # output pixels per grad-weight block: its dy and x stay in L2
 STORE_ACTIVATIONS = tuple(source.ACTIVATIONS)   # what a conv store applies itself
 
 
@@ -330,6 +329,12 @@ def conv_forward(x, w, bias, stride, pads, dilation, groups, residual=None, acti
     `into` = (y, (ry, rx), (sy, sx)) the output goes to y[:, ry::sy, rx::sx] (a phase of a
     transposed convolution's output) and y is returned."""
     kh, kw, cg, o = w.shape
+    if into and not places_output(x.shape, w.shape, stride, dilation, groups):
+        # Winograd and one-channel kernels write a whole array: their phase goes through a copy
+        y, (ry, rx), (sy, sx) = into
+        y[:, ry::sy, rx::sx] = conv_forward(x, w, bias, stride, pads, dilation, groups, residual, activation, slope,
+                                            out_hw, kernel_hw)
+        return y
     if is_depthwise(cg, groups):
         x = repeat_channels(x, o // x.shape[3])
     x = f32(x)
@@ -342,25 +347,31 @@ def conv_forward(x, w, bias, stride, pads, dilation, groups, residual=None, acti
     (pt, _), (pl, _) = pads
     slope, workers = np.float32(slope), threads_for(x.shape[0] * ho)
     placement = ho, wo, ry, rx, sy, sx
-    if is_depthwise(cg, groups):
+    if is_winograd(x.shape, w.shape, stride, dilation, groups):
+        run.conv(x, winograd.transformed_weights(w, channel_tile(o)), bias, res, y, pt, pl, slope, workers)
+    elif is_depthwise(cg, groups):
         run.depthwise(x, f32(w[:, :, 0]), bias, res, y, pt, pl, slope, *placement)
     elif is_narrow(w.shape, stride, groups):
         ot, _ = narrow_tiles(wo)
         wide = np.zeros((kh, kw, cg, -(-o // ot) * ot), np.float32)
         wide[..., :o] = w
         run.conv(x, wide, bias, res, y, pt, pl, slope, workers, *placement)
-    elif is_winograd(x.shape, w.shape, stride, dilation, groups) or is_single_channel(x.shape[3], groups):
-        if into:                                # kernels that write a whole array: a phase goes through a copy
-            y[:, ry::sy, rx::sx] = conv_forward(x, w, bias, stride, pads, dilation, groups, residual, activation,
-                                                slope, out_hw, kernel_hw)
-        elif is_single_channel(x.shape[3], groups):
-            run.conv(x, f32(w), bias, res, y, pt, pl, slope, workers)
-        else:
-            run.conv(x, winograd.transformed_weights(w, channel_tile(o)), bias, res, y, pt, pl, slope, workers)
+    elif is_single_channel(x.shape[3], groups):
+        run.conv(x, f32(w), bias, res, y, pt, pl, slope, workers)
     else:
         run.conv(x, packed(f32(w), groups, channel_tile(o // groups)), bias, res, y, groups, pt, pl, slope, workers,
                  *placement)
     return y
+
+
+def places_output(x_shape, w_shape, stride, dilation, groups) -> bool:
+    """Whether the forward kernel conv_forward runs can store into a phase of a larger output
+    (all but the Winograd and the one-channel kernels), in the order forward_kernel picks."""
+    if is_winograd(x_shape, w_shape, stride, dilation, groups):
+        return False
+    if is_depthwise(w_shape[2], groups) or is_narrow(w_shape, stride, groups):
+        return True
+    return not is_single_channel(x_shape[3], groups)
 
 
 def covers_input(x_shape, w_shape, pads, dilation, groups) -> bool:
@@ -419,7 +430,7 @@ def weight_grad(x, dy, w_shape, stride, pads, dilation, groups):
         return np.ascontiguousarray(partial.sum(axis=0)[:, :kw * cg, :o].reshape(kh, kw, cg, o))
     width = gradient_width(o // groups, groups) * groups
     dy = dy if width == o else widened(dy, width)
-    block_rows = max(1, min(rows, -(-BLOCK_PIXELS // max(1, dy.shape[2]))))
+    block_rows = max(1, min(rows, -(-source.BLOCK_PIXELS // max(1, dy.shape[2]))))
     partial = np.zeros((threads_for(-(-rows // block_rows)), kh, kw, cg, width), np.float32)
     run.weight_grad(x, dy, partial, groups, pt, pl, block_rows)
     dw = partial.sum(axis=0) if partial.shape[0] > 1 else partial[0]

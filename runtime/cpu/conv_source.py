@@ -43,6 +43,7 @@ SIGNATURE_WGRAD = "void(float32[:, :, :, ::1], float32[:, :, :, ::1], float32[:,
 SIGNATURE_DW = ("void(float32[:, :, :, ::1], float32[:, :, ::1], float32[::1], float32[:, :, :, ::1], "
                 "float32[:, :, :, ::1], int64, int64, float32" + PLACEMENT + ")")
 SIGNATURE_DW_WGRAD = "void(float32[:, :, :, ::1], float32[:, :, :, ::1], float32[:, :, :, ::1], int64, int64)"
+BLOCK_PIXELS = 256           # output pixels per weight-gradient block: its dy and x stay in L2
 OPTIONS = 'parallel=True, fastmath={"contract"}, cache=True, boundscheck=False, error_model="numpy"'
 
 
@@ -501,7 +502,7 @@ def run_weight_grad(geometry: Geometry, fv: int, ot: int) -> Kernel:
     save = "\n".join(f"gf{f}[{o}] = a{f}_{o}" for f in range(fv) for o in range(ot))
     rows = "\n".join(f"gf{f} = gi[f0 + {f}][o0:o0 + OT]" for f in range(fv))
     body = f'''
-{geometry.constants()}FV, OT, BLOCK_PIXELS = {fv}, {ot}, 256
+{geometry.constants()}FV, OT, BLOCK_PIXELS = {fv}, {ot}, {BLOCK_PIXELS}
 
 
 # The register tile, a function of its own (compile time), over a band of output rows: the

@@ -103,6 +103,10 @@ CONV2D_CASES = {
                                                                      padding=((0, 2), (2, 1))),
     "Winograd, no padding, one image": conv2d_case(c=64, o=64, hw=(5, 6), padding=((0, 0), (0, 0)), batch=1),
     "Winograd weight gradient only (32 channels)": conv2d_case(c=32, o=32, hw=(6, 5)),
+    # stride phases of grad input whose kernels write a whole array (a copy into dx)
+    "5x5 stride 2, 64 outputs: Winograd phases": conv2d_case(c=8, o=64, hw=(11, 10), kernel=(5, 5), stride=(2, 2),
+                                                            padding=((2, 2), (2, 2))),
+    "stride 2, one output channel: one-channel phases": conv2d_case(c=32, o=1, hw=(9, 8), stride=(2, 2)),
 }
 
 
