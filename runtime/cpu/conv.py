@@ -21,13 +21,16 @@ Which kernel (`forward_kernel`, `weight_grad_kernel` decide, one place each):
   of dx, so no work is spent on zero-stuffing or scattering;
 - grad weight is a generated reduction: each worker owns a share of the output rows and a
   partial gradient (added up after: no races);
-- a window over the whole unpadded input (LeNet's C5) takes its gradients as matrix products;
+- a window over the whole unpadded input (LeNet's C5) is a matrix product, and so are its
+  gradients;
 - conv1d is conv2d over a height-1 image.
 
 `kernels_for(...)` lists the generated kernels a convolution needs, for `cnnc build` and the
 "compiling kernels k/n" of a first run; the run path asks the same functions.
 """
 from __future__ import annotations
+
+from math import gcd
 
 import numpy as np
 from numba import get_num_threads, njit, prange
@@ -36,6 +39,7 @@ from cnnc.layers.base import window_out
 
 from . import conv_source as source
 from . import winograd
+from .activation import epilogue_in_place
 from .generated import Kernel, module
 
 WINOGRAD_FORWARD_CHANNELS = 64      # input channels from which a forward pass runs by Winograd
@@ -55,13 +59,14 @@ def channel_tile(og: int) -> int:
 
 
 def pixel_tile(cot: int, wo: int) -> int:
-    """Output pixels per tile: 8 (8 pixels × up to 2 vectors = 16 of the 32 AVX-512 registers
-    hold accumulators), a power of two no wider than the row (other widths made LLVM's
-    vectorizer give up here, 50× slower)."""
-    p = 16 if cot <= 16 else 8
-    while p > wo:
-        p //= 2
-    return max(p, 1)
+    """Output pixels per tile: the row split evenly into tiles of at most 16 pixels (one vector
+    of channels) or 8 (two vectors): 16 of the 32 AVX-512 registers hold accumulators. An even
+    split wastes no tile slots (LeNet's C3, 10 pixels: one tile of 10, 0.27 → 0.16 ms, where a
+    power of two took 16 slots; rows of 12, 13, 14, 28: 11–26 % faster than 8 or 16,
+    docs/benchmarks.md)."""
+    widest = 16 if cot <= 16 else 8
+    tiles = -(-wo // widest)
+    return max(1, -(-wo // tiles))
 
 
 def is_depthwise(cg: int, groups: int) -> bool:
@@ -86,12 +91,15 @@ def is_winograd(x_shape, w_shape, stride, dilation, groups, gradient=False) -> b
     return x_shape[3] >= WINOGRAD_FORWARD_CHANNELS
 
 
-def is_narrow(w_shape, stride, groups) -> bool:
+def is_narrow(w_shape, stride, groups, out_w) -> bool:
     """Few channels: fewer than 16 in or out (16 or fewer out), one group, stride 1 along rows:
     vectorised along the output row (conv_source.narrow). At 16 in and out the channel tiles
-    are as fast (the narrow kernel's transposed copy of the input costs what it gains)."""
+    are as fast (the narrow kernel's transposed copy of the input costs what it gains), and so
+    are they at 16 out for rows that are not whole vectors (LeNet's C3, 10 pixels: 0.16 ms in
+    one channel tile against 0.27 ms in a 16-pixel narrow tile)."""
     _, _, cg, o = w_shape
-    return o <= 16 and (cg < 16 or o < 16) and groups == 1 and stride[1] == 1
+    return (o <= 16 and (cg < 16 or o < 16) and groups == 1 and stride[1] == 1
+            and (o < 16 or out_w % 16 == 0))
 
 
 def narrow_tiles(out_w: int) -> tuple[int, int]:
@@ -111,7 +119,7 @@ def forward_kernel(x_shape, w_shape, stride, dilation, groups, out_w, residual=F
         return winograd.forward(cot, pixel_tile(cot, 16), residual, activation)
     if is_depthwise(cg, groups):
         return source.depthwise(source.Geometry(kh, kw, *stride, *dilation), residual, activation)
-    if is_narrow(w_shape, stride, groups):
+    if is_narrow(w_shape, stride, groups, out_w):
         return source.narrow(source.Geometry(*(kernel_hw or (kh, kw)), *stride, *dilation), *narrow_tiles(out_w),
                              residual, activation)
     if is_single_channel(x_shape[3], groups):
@@ -119,8 +127,8 @@ def forward_kernel(x_shape, w_shape, stride, dilation, groups, out_w, residual=F
     og = o // groups
     cot = channel_tile(og)
     pixels = pixel_tile(cot, out_w)
-    # 16 pixels' runs need 16 address registers unless the channel count is a constant
-    channels = cg if pixels == 16 and groups == 1 and dilation[1] == 1 else 0
+    # 9-16 pixels' runs need as many address registers unless the channel count is a constant
+    channels = cg if pixels > 8 and groups == 1 and dilation[1] == 1 else 0
     return source.forward(source.Geometry(*(kernel_hw or (kh, kw)), *stride, *dilation), cot, pixels, groups > 1,
                           residual, activation, channels)
 
@@ -137,10 +145,18 @@ def weight_grad_kernel(x_shape, w_shape, stride, dilation, groups) -> Kernel:
     if is_depthwise(cg, groups):
         return source.depthwise_weight_grad(geometry)
     if is_single_channel(x_shape[3], groups):
+        if tuple(stride) == (1, 1):
+            return source.lane_weight_grad(geometry, lane_outputs(kw))
         return source.single_channel_weight_grad(geometry)
     if takes_tap_runs(w_shape, dilation, groups):
         return source.run_weight_grad(geometry, RUN_TAPS, RUN_OUTPUTS)
     return source.weight_grad(geometry, *gradient_tiles(cg, gradient_width(o // groups, groups)))
+
+
+def lane_outputs(kw: int) -> int:
+    """Output channels of a lane weight-gradient tile: KW taps × these many vectors of
+    accumulators, 20 at most (with the KW input runs and the dy runs: 29 of 32 registers)."""
+    return 4 if kw <= 5 else 2 if kw <= 10 else 1
 
 
 def takes_tap_runs(w_shape, dilation, groups) -> bool:
@@ -183,10 +199,10 @@ def kernels_for(x_shape, w_shape, stride, pads, dilation, groups, training, resi
     the input gradient's only when `want_dx`): what the run path below asks for, from the
     same functions."""
     kh, kw, cg, o = w_shape
+    if covers_input(x_shape, w_shape, pads, dilation, groups):
+        return []                                   # matrix products, forward and backward
     ho, wo = out_size(x_shape, (kh, kw), stride, pads, dilation)
     out = [forward_kernel(x_shape, w_shape, stride, dilation, groups, wo, residual, activation)]
-    if covers_input(x_shape, w_shape, pads, dilation, groups):
-        return out                                  # its gradients are matrix products
     if training and want_dx:
         dy_shape = (x_shape[0], ho, wo, o)
         out += [forward_kernel(dy_shape, phase_weight_shape(w_shape, r, c, groups), (1, 1), (r[1], c[1]), groups,
@@ -297,11 +313,18 @@ def out_size(x_shape, kernel_hw, stride, pads, dilation):
 
 def channel_sum(dy):
     """Σ over every axis but the last, accumulated in float64 (NumPy's float64 reduction of a
-    float32 array along its rows took ~0.5 ms for LeNet's first layer: a Numba pass instead)."""
-    rows = np.ascontiguousarray(dy, dtype=np.float32).reshape(-1, dy.shape[-1])
-    partial = np.zeros((threads_for(rows.shape[0]), rows.shape[1]))
+    float32 array along its rows took ~0.5 ms for LeNet's first layer: a Numba pass instead).
+    Rows of C < 16 channels are summed as rows of lcm(C, 16) (whole vectors; LeNet's 6
+    channels: 0.16 → 0.04 ms), folded to C after."""
+    c = dy.shape[-1]
+    flat = np.ascontiguousarray(dy, dtype=np.float32).reshape(-1)
+    width = c * 16 // gcd(c, 16)
+    if flat.size % width:
+        width = c
+    rows = flat.reshape(-1, width)
+    partial = np.zeros((threads_for(rows.shape[0]), width))
     _row_sums(rows, partial)
-    return partial.sum(axis=0).astype(np.float32)
+    return partial.reshape(-1, c).sum(axis=0).astype(np.float32)
 
 
 @njit(parallel=True, cache=True)
@@ -329,7 +352,14 @@ def conv_forward(x, w, bias, stride, pads, dilation, groups, residual=None, acti
     `into` = (y, (ry, rx), (sy, sx)) the output goes to y[:, ry::sy, rx::sx] (a phase of a
     transposed convolution's output) and y is returned."""
     kh, kw, cg, o = w.shape
-    if into and not places_output(x.shape, w.shape, stride, dilation, groups):
+    if out_hw is None and kernel_hw is None and covers_input(x.shape, w.shape, pads, dilation, groups):
+        # one output pixel: a matrix product (LeNet's C5 at batch 64: 0.19 → 0.04 ms)
+        y = f32(x).reshape(x.shape[0], -1) @ f32(w).reshape(-1, o)
+        if bias is not None:
+            y += bias
+        return epilogue_in_place(y.reshape(x.shape[0], 1, 1, o), residual, activation, slope)
+    ho, wo = out_hw or out_size(x.shape, (kh, kw), stride, pads, dilation)
+    if into and not places_output(x.shape, w.shape, stride, dilation, groups, wo):
         # Winograd and one-channel kernels write a whole array: their phase goes through a copy
         y, (ry, rx), (sy, sx) = into
         y[:, ry::sy, rx::sx] = conv_forward(x, w, bias, stride, pads, dilation, groups, residual, activation, slope,
@@ -338,7 +368,6 @@ def conv_forward(x, w, bias, stride, pads, dilation, groups, residual=None, acti
     if is_depthwise(cg, groups):
         x = repeat_channels(x, o // x.shape[3])
     x = f32(x)
-    ho, wo = out_hw or out_size(x.shape, (kh, kw), stride, pads, dilation)
     y, (ry, rx), (sy, sx) = into or (np.empty((x.shape[0], ho, wo, o), np.float32), (0, 0), (1, 1))
     bias = np.zeros(o, np.float32) if bias is None else f32(bias)
     res = y if residual is None else f32(residual)
@@ -351,7 +380,7 @@ def conv_forward(x, w, bias, stride, pads, dilation, groups, residual=None, acti
         run.conv(x, winograd.transformed_weights(w, channel_tile(o)), bias, res, y, pt, pl, slope, workers)
     elif is_depthwise(cg, groups):
         run.depthwise(x, f32(w[:, :, 0]), bias, res, y, pt, pl, slope, *placement)
-    elif is_narrow(w.shape, stride, groups):
+    elif is_narrow(w.shape, stride, groups, wo):
         ot, _ = narrow_tiles(wo)
         wide = np.zeros((kh, kw, cg, -(-o // ot) * ot), np.float32)
         wide[..., :o] = w
@@ -364,12 +393,12 @@ def conv_forward(x, w, bias, stride, pads, dilation, groups, residual=None, acti
     return y
 
 
-def places_output(x_shape, w_shape, stride, dilation, groups) -> bool:
+def places_output(x_shape, w_shape, stride, dilation, groups, out_w) -> bool:
     """Whether the forward kernel conv_forward runs can store into a phase of a larger output
     (all but the Winograd and the one-channel kernels), in the order forward_kernel picks."""
     if is_winograd(x_shape, w_shape, stride, dilation, groups):
         return False
-    if is_depthwise(w_shape[2], groups) or is_narrow(w_shape, stride, groups):
+    if is_depthwise(w_shape[2], groups) or is_narrow(w_shape, stride, groups, out_w):
         return True
     return not is_single_channel(x_shape[3], groups)
 
@@ -419,6 +448,11 @@ def weight_grad(x, dy, w_shape, stride, pads, dilation, groups):
         partial = np.zeros((threads_for(rows), kh, kw, o), np.float32)
         run.depthwise_weight_grad(x, dy, partial, pt, pl)
         return partial.sum(axis=0)[:, :, None, :]
+    if is_single_channel(x.shape[3], groups) and tuple(stride) == (1, 1):
+        og = lane_outputs(kw)
+        partial = np.zeros((threads_for(rows), kh, kw, -(-o // og) * og, 16), np.float32)
+        run.weight_grad(x, dy, partial, pt, pl)
+        return np.ascontiguousarray(partial.sum(axis=(0, 4))[:, :, None, :o])
     if is_single_channel(x.shape[3], groups):
         partial = np.zeros((threads_for(rows), kh, kw, 1, o), np.float32)
         run.weight_grad(x, dy, partial, pt, pl)

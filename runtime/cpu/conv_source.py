@@ -26,12 +26,15 @@ from dataclasses import dataclass
 
 from .generated import Kernel
 
-# The activations a conv store can apply, as source over `v` (float32) with `slope` in scope.
+# The activations a conv store can apply, as source over `v` (float32) with `slope` in scope
+# (tanh and sigmoid: every generated module imports runtime/cpu/approx.py's, generated.HEADER).
 ACTIVATIONS = {
     "none": "",
     "relu": "v = max(v, ZERO)",
     "relu6": "v = min(max(v, ZERO), SIX)",
     "leaky_relu": "v = v if v > ZERO else v * slope",
+    "tanh": "v = tanh(v)",                              # runtime/cpu/approx.py's, vectorised
+    "sigmoid": "v = sigmoid(v)",
 }
 
 # y[n, ry + oh·sy, rx + ow·sx] receives output pixel (oh, ow) of an ho × wo output: all of y, or
@@ -483,6 +486,90 @@ part[i, j, 0, o] += s""")}'''
     return Kernel(f"conv1ch_wgrad_{geometry.tag}", f"one-channel convolution weight gradient, {geometry}", body)
 
 
+SIGNATURE_LANE_WGRAD = "void(float32[:, :, :, ::1], float32[:, :, :, ::1], float32[:, :, :, :, ::1], int64, int64)"
+BAND_FLOATS = 8192           # a lane weight gradient's band of transposed dy (32 KiB): in L1/L2
+
+
+@functools.cache
+def lane_weight_grad(geometry: Geometry, og: int) -> Kernel:
+    """partial[k, i, j, o, l] += Σ over worker k's rows and the output columns ow ≡ l (mod 16) of
+    x[n, oh + i·DH − pt, ow + j·DW − pl, 0] · dy[n, oh, ow, o], for a one-channel image at
+    stride 1 (the caller sums the lanes l). The sums stay lane-wise, in registers, over a whole
+    band of rows: a tile is KW taps × `og` output channels × 16 columns, fed by KW shifted runs
+    of the input and `og` runs of dy transposed (16 columns of each of `og` channels in turn). Input rows and dy rows
+    share one pitch, so a band is one flat loop, with no work per row (a loop per row, over
+    two vectors for LeNet's C1, spent most of its time setting up the row); the columns of a
+    row past Wo meet zeros of dy. The kernel it replaces reduced each (tap, channel) across its
+    lanes at every row (30 horizontal sums per kernel row for LeNet's C1)."""
+    taps, outs, lanes = range(geometry.kw), range(og), range(16)
+    acc = f"xw = xr[f:f + {(geometry.kw - 1) * geometry.dw + 16}]\nds = dg[f * OG:(f + 16) * OG]\n"
+    acc += "\n".join(f"x{j}_{l} = xw[{j * geometry.dw + l}]" for j in taps for l in lanes)
+    acc += "\n" + "\n".join(f"e{o}_{l} = ds[{o * 16 + l}]" for o in outs for l in lanes)
+    acc += "\n" + "\n".join(f"a{j}_{o}_{l} += x{j}_{l} * e{o}_{l}" for j in taps for o in outs for l in lanes)
+    zero = "\n".join(f"a{j}_{o}_{l} = ZERO" for j in taps for o in outs for l in lanes)
+    save = "\n".join(f"g{j}_{o} = gi[{j}, o0 + {o}]" for j in taps for o in outs)
+    save += "\n" + "\n".join(f"g{j}_{o}[{l}] += a{j}_{o}_{l}" for j in taps for o in outs for l in lanes)
+    body = f'''
+{geometry.constants()}OG, BAND_FLOATS = {og}, {BAND_FLOATS}
+
+
+# The register tile over a band, a function of its own (compile time).
+@njit(fastmath={{"contract"}}, cache=True, boundscheck=False, error_model="numpy", inline="never")
+def block(xr, dg, gi, count, o0):
+{_lines(zero, 4)}
+    for f in range(0, count, 16):
+{_lines(acc, 8)}
+{_lines(save, 4)}
+
+@njit("{SIGNATURE_LANE_WGRAD}", {OPTIONS})
+def weight_grad(x, dy, partial, pt, pl):
+    n_img, h, wd, _ = x.shape
+    _, ho, wo, c_out = dy.shape
+    workers, o_pad = partial.shape[0], partial.shape[3]
+    pitch = (wo + (KW - 1) * DW + 15) // 16 * 16        # floats per row, input and dy alike
+    band = max(1, min(ho, BAND_FLOATS // (o_pad * pitch)))
+    bands = (ho + band - 1) // band
+    units = n_img * bands
+    span = band + (KH - 1) * DH                         # input rows one band reads
+    first, last = max(0, -pl), min(wd, pitch - pl)      # the input columns inside a row
+    for k in prange(workers):
+        part = partial[k]
+        # band row b is input row oh0 - pt + b, column u input column u - pl, zero outside the
+        # image; KW·DW + 16 floats more at the end for the last row's run
+        xb = np.zeros(span * pitch + (KW * DW + 16), np.float32)
+        # dy transposed, per group of OG channels: 16 columns of each channel in turn (one
+        # slice per step of the tile); columns past Wo stay 0
+        dt = np.zeros((o_pad // OG, band * pitch * OG), np.float32)
+        for u in range(k * units // workers, (k + 1) * units // workers):
+            n = u // bands
+            oh0 = (u - n * bands) * band
+            oh1 = min(ho, oh0 + band)
+            for b in range(span):
+                ih = oh0 - pt + b
+                row = xb[b * pitch:(b + 1) * pitch]
+                row[:] = ZERO
+                if ih >= 0 and ih < h:
+                    xr = x[n, ih]
+                    for c in range(first, last):
+                        row[c + pl] = xr[c, 0]
+            for r in range(oh1 - oh0):
+                dr = dy[n, oh0 + r]
+                for ow in range(wo):
+                    do = dr[ow]
+                    q = r * pitch + ow
+                    at = (q >> 4) * (OG * 16) + (q & 15)
+                    for o in range(c_out):
+                        dt[o // OG, at + (o % OG) * 16] = do[o]
+            for i in range(KH):
+                xr = xb[i * DH * pitch:]
+                for o0 in range(0, o_pad, OG):
+                    block(xr, dt[o0 // OG], part[i], (oh1 - oh0) * pitch, o0)
+'''
+    return Kernel(f"conv1ch_wgrad_lanes_{geometry.tag}_o{og}",
+                  f"one-channel convolution weight gradient in lanes, {geometry}, tile {geometry.kw} taps x {og} channels",
+                  body)
+
+
 SIGNATURE_RUN_WGRAD = "void(float32[:, :, :, ::1], float32[:, :, :, ::1], float32[:, :, :, ::1], int64, int64)"
 
 
@@ -554,6 +641,30 @@ SIGNATURE_NARROW = ("void(float32[:, :, :, ::1], float32[:, :, :, ::1], float32[
                     "float32[:, :, :, ::1], int64, int64, float32, int64" + PLACEMENT + ")")
 
 
+def _narrow_store(residual: bool, activation: str) -> str:
+    """The narrow kernel's store of one output row: acc[o, ow] transposed back to NHWC. Without
+    a residual the epilogue runs first along acc's rows, vectorised, and the store reads along
+    them (the transposed store is scalar: LeNet's C1 spent ~40 % of its time in it, with the
+    epilogue inside it and reading across acc's rows; 0.32 → 0.24 ms)."""
+    act = ACTIVATIONS[activation]
+    if residual:
+        lines = ["v = acc[o, ow] + bias[o] + res[n, oh, ow, o]", act, "yo[o] = v"]
+        return ("for ow in range(wo):\n"
+                "    yo = y[n, ry + oh * sy, rx + ow * sx]\n"
+                "    for o in range(y.shape[3]):\n" + _lines("\n".join(line for line in lines if line), 8))
+    return ("for o in range(y.shape[3]):\n"
+            "    ar = acc[o]\n"
+            "    bo = bias[o]\n"
+            "    for q in range(wv):\n"
+            + _lines("\n".join(line for line in ("v = ar[q] + bo", act, "ar[q] = v") if line), 8)
+            + "yf = y[n, ry + oh * sy].reshape(-1)\n"
+            "cy = y.shape[3]\n"
+            "for o in range(cy):\n"
+            "    ar = acc[o]\n"
+            "    for ow in range(wo):\n"
+            "        yf[(rx + ow * sx) * cy + o] = ar[ow]\n")
+
+
 @functools.cache
 def narrow(geometry: Geometry, ot: int, pv: int, residual: bool = False, activation: str = "none") -> Kernel:
     """A convolution with few output channels (16 or fewer; one group, stride 1 along rows),
@@ -568,8 +679,7 @@ def narrow(geometry: Geometry, ot: int, pv: int, residual: bool = False, activat
     acc += "\n" + "\n".join(f"a{o}_{q} += w{o} * x{q}" for o in range(ot) for q in range(pv))
     save = "\n".join(f"ar{o} = acc[o0 + {o}]" for o in range(ot))
     save += "\n" + "\n".join(f"ar{o}[v0 + {q}] = a{o}_{q}" for o in range(ot) for q in range(pv))
-    add = " + res[n, oh, ow, o]" if residual else ""
-    store = "\n".join(line for line in (f"v = acc[o, ow] + bias[o]{add}", ACTIVATIONS[activation], "yo[o] = v") if line)
+    body_store = _narrow_store(residual, activation)
     body = f'''
 {geometry.constants()}OT, PV = {ot}, {pv}
 
@@ -625,11 +735,7 @@ def conv(x, w, bias, res, y, pt, pl, slope, workers, ho, wo, ry, rx, sy, sx):
             for o0 in range(0, c_out, OT):
                 for v0 in range(0, wv, PV):
                     tile(xt, w, acc, o0, v0, i0, i1, slot)
-            for ow in range(wo):
-                yo = y[n, ry + oh * sy, rx + ow * sx]
-                for o in range(y.shape[3]):
-{_lines(store, 20)}
-'''
+{_lines(body_store, 12)}'''
     epilogue = ("res_" if residual else "") + activation
     return Kernel(f"conv_narrow_{geometry.tag}_o{ot}_v{pv}_{epilogue}",
                   f"narrow convolution forward, {geometry}, tile {ot} channels x {pv} pixels, epilogue {epilogue}",

@@ -4,7 +4,8 @@ A kernel family (runtime/cpu/conv_source.py, …) turns a key — op, kernel siz
 dilation, channel tile, epilogue — into Python source. Here that source becomes a module:
 
 - written once to `~/.cache/cnnc/kernels/<name>_<hash>.py`, the hash taken over the source
-  text itself (plus this file's VERSION and Numba's version), so everything that changes the
+  text itself (plus this file's VERSION, Numba's version and runtime/cpu/approx.py, which
+  every module imports), so everything that changes the
   generated code changes the file and a stale kernel is never reused;
 - imported from that file, so Numba can cache it (code that is `exec`'d cannot be cached):
   the module's kernels carry explicit signatures and `cache=True`, so importing compiles them
@@ -37,6 +38,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from cnnc.runtime.cpu.approx import sigmoid, tanh  # noqa: F401  (the activations of some stores)
+
 # Read by Numba per compilation and not part of its cache key, so set here, around the kernels:
 # the SLP vectorizer packs the unrolled accumulators into vectors (../shared/PERFORMANCE.md).
 # Numba reloads its configuration at a compilation when NUMBA_* variables changed since
@@ -62,8 +65,16 @@ class Kernel:
     @functools.cached_property
     def stem(self) -> str:
         import numba
-        digest = hashlib.sha256("\0".join((VERSION, numba.__version__, self.source)).encode()).hexdigest()
+        digest = hashlib.sha256("\0".join((VERSION, numba.__version__, _approx_source(), self.source)).encode()
+                                ).hexdigest()
         return f"{self.name}_{digest[:16]}"
+
+
+@functools.cache
+def _approx_source() -> str:
+    """runtime/cpu/approx.py, which every generated module imports (tanh, sigmoid): Numba's
+    cache would not see an edit there, so it is part of each kernel's hash."""
+    return (Path(__file__).parent / "approx.py").read_text()
 
 
 def kernel_dir() -> Path:

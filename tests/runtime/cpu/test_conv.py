@@ -91,6 +91,10 @@ CONV2D_CASES = {
                                             dilation=(2, 2), padding=((4, 3), (2, 4)), bias=False),
     "one input channel": conv2d_case(c=1, o=5, kernel=(5, 5), padding=((2, 2), (2, 2))),
     "one input channel, LeNet's": conv2d_case(c=1, o=6, hw=(12, 12), kernel=(5, 5), padding=((0, 0), (0, 0))),
+    "one input channel, 10 outputs, dilation 2, several bands": conv2d_case(
+        c=1, o=10, hw=(40, 30), dilation=(2, 2), padding=((2, 2), (1, 3))),
+    "one input channel, 7x7, three outputs": conv2d_case(c=1, o=3, hw=(9, 20), kernel=(7, 7),
+                                                       padding=((3, 3), (3, 3)), batch=1),
     "one input channel stride 2 dilation 2": conv2d_case(c=1, o=4, hw=(11, 9), stride=(2, 2), dilation=(2, 2),
                                                          padding=((2, 1), (0, 2))),
     "wide: several weight-gradient blocks": conv2d_case(c=5, o=7, hw=(30, 40), batch=1),

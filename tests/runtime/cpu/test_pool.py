@@ -52,7 +52,8 @@ def pool_attrs(kernel, stride=None, padding=0, ceil_mode=False, count_include_pa
 
 
 WINDOW_CASES = {
-    "k2 s2": pool_attrs(2),
+    "k2 s2": pool_attrs(2),                      # windows that tile the image (rows, columns left over)
+    "k3 s3": pool_attrs(3),
     "k3 s1 padding 1": pool_attrs(3, 1, padding=1),
     "k2 s2 ceil": pool_attrs(2, ceil_mode=True),
     "k3 s2 padding 1 ceil": pool_attrs(3, 2, padding=1, ceil_mode=True),
