@@ -135,6 +135,19 @@ def test_conv2d_store_applies_the_epilogue(channels, activation):
     assert_close(fused, expected, "fused output")
 
 
+@pytest.mark.parametrize("channels", [(8, 32), (3, 6)], ids=["channel tiles", "narrow"])
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_conv2d_store_applies_tanh_and_sigmoid(channels, activation):
+    """LeNet's activations in the store (runtime/cpu/approx.py's), without a residual: the
+    narrow kernel applies them along its rows before the transposed store."""
+    c, o = channels
+    x, w, bias = normal(2, 6, 20, c), normal(3, 3, c, o), normal(o)
+    pads = ((1, 1), (1, 1))
+    v = cpu.conv_forward(x, w, None, (1, 1), pads, (1, 1), 1) + bias
+    fused = cpu.conv_forward(x, w, bias, (1, 1), pads, (1, 1), 1, activation=activation)
+    assert_close(fused, np.tanh(v) if activation == "tanh" else 1 / (1 + np.exp(-v)), "fused output")
+
+
 def test_conv2d_keeps_the_internal_layouts():
     attrs = conv2d_case()["attrs"]
     x, weight = normal(2, 7, 6, 4), normal(3, 3, 4, 6)          # NHWC, HWIO
