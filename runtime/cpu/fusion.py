@@ -2,9 +2,9 @@
 and/or an activation. Batchnorm is already folded into the weights at inference
 (cnnc/passes/fold.py); what is left of the chain runs here, or not at all (None):
 
-- a conv2d takes the residual add and a ReLU-family activation into its generated kernel's
-  store (runtime/cpu/conv_source.py): no extra pass over the output;
-- otherwise (dense, or tanh/sigmoid…) the rest runs in one in-place pass over the output."""
+- a conv2d takes the residual add and a ReLU-family activation, tanh or sigmoid into its
+  generated kernel's store (runtime/cpu/conv_source.py): no extra pass over the output;
+- otherwise (dense, or hard sigmoid…) the rest runs in one in-place pass over the output."""
 from __future__ import annotations
 
 from .activation import CODES, epilogue_in_place
