@@ -19,6 +19,7 @@ spent ~4× longer on LeNet's 6-channel pools (docs/benchmarks.md).
 """
 from __future__ import annotations
 
+import functools
 from math import prod
 
 import numpy as np
@@ -256,6 +257,7 @@ class Windows:
     def bounds(self):
         return self.rs, self.re, self.cs, self.ce
 
+    @functools.cached_property
     def containing(self):
         """first_r, last_r, first_c, last_c: windows [first, last) contain each input position."""
         out = []
@@ -277,11 +279,35 @@ def sliding(n, kernel, stride, pads, out):
 
 
 def sliding_windows(hw, attrs) -> Windows:
-    out = [window_out(n, k, s, p, 1, attrs["ceil_mode"]) for n, k, s, p in
-           zip(hw, attrs["kernel"], attrs["stride"], attrs["padding"])]
-    axes = [sliding(n, k, s, p, o) for n, k, s, p, o in
-            zip(hw, attrs["kernel"], attrs["stride"], attrs["padding"], out)]
+    """The windows of a sliding pool, made once per image size and pool: building them (and
+    the windows that contain each pixel) took ~0.1 ms a call, longer than pooling LeNet's
+    16 × 10 × 10 maps (docs/benchmarks.md). Nothing writes a Windows after it is made."""
+    return _sliding_windows(tuple(hw), *_pool_key(attrs))
+
+
+def _pool_key(attrs) -> tuple:
+    return (tuple(attrs["kernel"]), tuple(attrs["stride"]), tuple(tuple(p) for p in attrs["padding"]),
+            bool(attrs["ceil_mode"]))
+
+
+@functools.cache
+def _sliding_windows(hw, kernel, stride, padding, ceil_mode) -> Windows:
+    out = [window_out(n, k, s, p, 1, ceil_mode) for n, k, s, p in zip(hw, kernel, stride, padding)]
+    axes = [sliding(n, k, s, p, o) for n, k, s, p, o in zip(hw, kernel, stride, padding, out)]
     return Windows(hw, *[(np.clip(s, 0, n), np.clip(e, 0, n)) for n, (s, e) in zip(hw, axes)])
+
+
+@functools.cache
+def _avg_scale(hw, key, count_include_pad, dtype) -> np.ndarray:
+    kernel, stride, padding, ceil_mode = key
+    attrs = {"kernel": kernel, "stride": stride, "padding": padding, "ceil_mode": ceil_mode,
+             "count_include_pad": count_include_pad}
+    return reciprocal(avg_divisor(hw, attrs, _sliding_windows(hw, *key)), dtype)
+
+
+def avg_scale(hw, attrs, dtype) -> np.ndarray:
+    """1 / PyTorch's divisor of each window (avg_divisor), made once per image size and pool."""
+    return _avg_scale(tuple(hw), _pool_key(attrs), bool(attrs["count_include_pad"]), np.dtype(dtype))
 
 
 def adaptive(hw, out) -> Windows:
@@ -316,7 +342,7 @@ def pool_max(x, windows: Windows):
 
 def pool_max_grad(dy, where, windows: Windows, x_shape):
     dx = np.empty(x_shape, dy.dtype)
-    window_max_grad(np.ascontiguousarray(dy), where, *windows.containing(), dx)
+    window_max_grad(np.ascontiguousarray(dy), where, *windows.containing, dx)
     return dx
 
 
@@ -335,7 +361,7 @@ def pool_means(x, windows: Windows):
 
 def pool_mean_grad(dy, scale, windows: Windows, x_shape):
     dx = np.empty(x_shape, dy.dtype)
-    window_mean_grad(np.ascontiguousarray(dy), scale, *windows.containing(), dx)
+    window_mean_grad(np.ascontiguousarray(dy), scale, *windows.containing, dx)
     return dx
 
 
@@ -378,7 +404,7 @@ def avgpool2d_fwd(xs, ps, attrs, ctx):
         tile_mean(x, *tiles, np.float32(1 / (tiles[0] * tiles[1])), y, workers_for(y.shape[0] * y.shape[1]))
         return y, (x.shape, None, None)   # the gradient needs no windows
     windows = sliding_windows(x.shape[1:3], attrs)
-    scale = reciprocal(avg_divisor(x.shape[1:3], attrs, windows), x.dtype)
+    scale = avg_scale(x.shape[1:3], attrs, x.dtype)
     return pool_mean(x, windows, scale), (x.shape, windows, scale)
 
 
