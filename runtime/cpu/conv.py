@@ -149,13 +149,19 @@ def weight_grad_kernel(x_shape, w_shape, stride, dilation, groups) -> Kernel:
         return winograd.weight_grad(*gradient_tiles(cg, o))
     if is_depthwise(cg, groups):
         return source.depthwise_weight_grad(geometry)
+    if sums_in_lanes(x_shape[3], stride, groups):
+        return source.lane_weight_grad(geometry, lane_outputs(kw))
     if is_single_channel(x_shape[3], groups):
-        if tuple(stride) == (1, 1):
-            return source.lane_weight_grad(geometry, lane_outputs(kw))
         return source.single_channel_weight_grad(geometry)
     if takes_tap_runs(w_shape, dilation, groups):
         return source.run_weight_grad(geometry, RUN_TAPS, RUN_OUTPUTS)
     return source.weight_grad(geometry, *gradient_tiles(cg, gradient_width(o // groups, groups)))
+
+
+def sums_in_lanes(cin: int, stride, groups) -> bool:
+    """Whether a weight gradient keeps its sums lane-wise (conv_source.lane_weight_grad): a
+    one-channel image at stride 1."""
+    return is_single_channel(cin, groups) and tuple(stride) == (1, 1)
 
 
 def lane_outputs(kw: int) -> int:
@@ -453,7 +459,7 @@ def weight_grad(x, dy, w_shape, stride, pads, dilation, groups):
         partial = np.zeros((threads_for(rows), kh, kw, o), np.float32)
         run.depthwise_weight_grad(x, dy, partial, pt, pl)
         return partial.sum(axis=0)[:, :, None, :]
-    if is_single_channel(x.shape[3], groups) and tuple(stride) == (1, 1):
+    if sums_in_lanes(x.shape[3], stride, groups):
         og = lane_outputs(kw)
         partial = np.zeros((threads_for(rows), kh, kw, -(-o // og) * og, 16), np.float32)
         run.weight_grad(x, dy, partial, pt, pl)

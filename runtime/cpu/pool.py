@@ -146,7 +146,7 @@ def tile_mean(x, kh, kw, scale, y, workers):
 
 
 @kernel
-def tile_mean_grad(dy, kh, kw, scale, dx, workers):
+def tile_mean_grad(dy, scale, kh, kw, dx, workers):
     """dx[n, h, w, c] = scale · dy[n, h // kh, w // kw, c] inside the tiled part, 0 past it."""
     n_img, h, w, ch = dx.shape
     _, ho, wo, _ = dy.shape
@@ -235,6 +235,15 @@ def tiling(hw, attrs):
 
 def workers_for(rows: int) -> int:
     return max(1, min(get_num_threads(), rows))
+
+
+def tiled_grad(grad, dy, kept, tiles, x_shape):
+    """dx of a pool whose windows tile the image, by `grad` (tile_max_grad with the maxima's
+    positions, tile_mean_grad with the scale); rows past the last window get 0."""
+    dx = np.empty(x_shape, np.float32)
+    grad(np.ascontiguousarray(dy, dtype=np.float32), kept, *tiles, dx, workers_for(dy.shape[0] * dy.shape[1]))
+    dx[:, dy.shape[1] * tiles[0]:] = 0
+    return dx
 
 
 # ---------------------------------------------------------------- windows
@@ -387,11 +396,7 @@ def maxpool2d_fwd(xs, ps, attrs, ctx):
 def maxpool2d_bwd(saved, dy, attrs):
     x_shape, windows, where = saved
     if windows is None:                                 # windows that tile the image
-        dx = np.empty(x_shape, np.float32)
-        tile_max_grad(np.ascontiguousarray(dy), where, *tiling(x_shape[1:3], attrs), dx,
-                      workers_for(dy.shape[0] * dy.shape[1]))
-        dx[:, dy.shape[1] * attrs["kernel"][0]:] = 0
-        return [dx], []
+        return [tiled_grad(tile_max_grad, dy, where, tiling(x_shape[1:3], attrs), x_shape)], []
     return [pool_max_grad(dy, where, windows, x_shape)], []
 
 
@@ -412,12 +417,8 @@ def avgpool2d_bwd(saved, dy, attrs):
     x_shape, windows, scale = saved
     tiles = tiling(x_shape[1:3], attrs)
     if tiles:
-        kh, kw = tiles
-        dx = np.empty(x_shape, np.float32)
-        tile_mean_grad(np.ascontiguousarray(dy, dtype=np.float32), kh, kw, np.float32(1 / (kh * kw)), dx,
-                       workers_for(dy.shape[0] * dy.shape[1]))
-        dx[:, dy.shape[1] * kh:] = 0
-        return [dx], []
+        scale = np.float32(1 / (tiles[0] * tiles[1]))
+        return [tiled_grad(tile_mean_grad, dy, scale, tiles, x_shape)], []
     return [pool_mean_grad(dy, scale, windows, x_shape)], []
 
 
