@@ -380,6 +380,16 @@ class _Recording:
             return run
         return {op: (recorded(fwd), bwd) for op, (fwd, bwd) in self.backend.kernels().items()}
 
+    def fuse_training(self, step):
+        """A step that trains as one op (an activation in its head's store): its output too."""
+        forward, backward = self.backend.fuse_training(step)
+
+        def run(xs, ps, ctx):
+            y, saved = forward(xs, ps, ctx)
+            self.outputs.append(y)
+            return y, saved
+        return run, backward
+
 
 def _root(a: np.ndarray) -> np.ndarray:
     while isinstance(a.base, np.ndarray):

@@ -79,11 +79,13 @@ def cnnc_step(a: Analysis, backend, params: dict, inputs: dict, *, train: bool):
     return step, executor
 
 
-def fused_charges(executor) -> dict[str, str]:
+def fused_charges(executor, train: bool = False) -> dict[str, str]:
     """Tensor → the layer the Executor's profile charges the op making it to, where that is not
-    the op's own layer: a step run by a fused runner is timed whole, under its first layer."""
+    the op's own layer: a step run by a fused runner (at inference; in training, a step that
+    trains as one op) is timed whole, under its first layer."""
+    runs_whole = executor.trained if train else {i for i, r in executor.fused.items() if r is not None}
     return {prim.output: step.layer for i, step in enumerate(executor.program.steps)
-            if executor.fused.get(i) is not None for prim in step.chain()}
+            if i in runs_whole for prim in step.chain()}
 
 
 def _cnnc_sampler(a, backend, params, inputs, train):
@@ -123,8 +125,8 @@ def bench(a: Analysis, backend, *, train: bool, batch: int, repeat: int, peak_gf
     inputs = random_inputs(a, batch, np.random.default_rng(0))
     samplers = {}
     samplers["cnnc"], executor = _cnnc_sampler(a, backend, params, inputs, train)
-    if rival is not None:                             # training runs every op alone: no fused charges
-        charges = {} if train else fused_charges(executor)
+    if rival is not None:
+        charges = fused_charges(executor, train)
         samplers["torch"] = _torch_sampler(rival, a, params, inputs, train, rival_layers, charges)
     samples: dict[str, list[Sample]] = {name: [] for name in samplers}
     with rival.threads(threads) if rival is not None and threads else nullcontext():

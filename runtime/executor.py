@@ -5,6 +5,9 @@ The executor knows nothing about layers or layouts. A backend supplies
 - `to_internal(name, array)` / `from_internal(name, array)`: layout conversion of the
   network's inputs, outputs and gradients at the boundary (the reference: identity),
 - optionally `fuse(step)`: a runner for a whole fused step at inference, or None;
+- optionally `fuse_training(step)`: a (forward, backward) pair for a step that trains as one
+  op (Step.trains_as_one, runtime/ops.py `trained_as_one` has the contract), or None: the
+  executor then composes one from the backend's primitive kernels;
 - `compute_scope(threads)`: a context manager the callers run steps in (thread pools);
 - optionally `prepare(program)`: compile what the program needs before its first step;
 - `bind_params(params, program)` / `unbind_params(params, program)`: parameters into and
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .ops import RunContext
+from .ops import RunContext, trained_as_one
 
 
 class MissingKernel(Exception):
@@ -27,9 +30,21 @@ class MissingKernel(Exception):
 
 
 @dataclass
+class Record:
+    """One op run in training: the tensors it read and made, its parameters, and its backward
+    `backward(saved, dy) -> (dxs, dps)` with what it saved."""
+    inputs: list[str]
+    output: str
+    params: list[str | None]
+    layer: str
+    backward: object
+    saved: object
+
+
+@dataclass
 class Tape:
-    """What backward needs: each primitive op run in training, with what it saved."""
-    records: list = field(default_factory=list)
+    """What backward needs: each op run in training, in order."""
+    records: list[Record] = field(default_factory=list)
 
 
 class Executor:
@@ -46,6 +61,7 @@ class Executor:
         self.sum = getattr(backend, "sum_gradients", np.add)       # a backend may sum on every core
         fuse = getattr(backend, "fuse", None)
         self.fused = {i: fuse(step) for i, step in enumerate(program.steps)} if fuse else {}
+        self.trained = {i: self._trained_as_one(step) for i, step in enumerate(program.steps) if step.trains_as_one}
         self.tape = Tape()
         self.profile: dict[str, dict[str, float]] | None = None   # set to {} to time each layer
 
@@ -63,6 +79,9 @@ class Executor:
                 started = time.perf_counter()
                 env[step.result] = runner(env, self.params, ctx)
                 self._timed("forward", step.layer, started)
+            elif ctx.train and index in self.trained and not (stop_before and step.fused[0].op == stop_before):
+                self._train_as_one(index, step, env, ctx)
+                continue
             for prim in ([] if runner is not None else step.chain()):
                 if stop_before and prim.op == stop_before and prim.output in self.program.outputs:
                     env[prim.output] = env[prim.inputs[0]]
@@ -75,7 +94,8 @@ class Executor:
                 env[prim.output], saved = fwd(xs, ps, prim.attrs, ctx)
                 self._timed("forward", prim.layer, started)
                 if ctx.train:
-                    self.tape.records.append((prim, saved))
+                    self.tape.records.append(Record(prim.inputs, prim.output, prim.params, prim.layer,
+                                                    self._backward_of(prim), saved))
             if not ctx.train and plan is not None:       # free what no later step reads
                 for t in [t for t in step.reads() if plan.last_use.get(t) == index and t not in inputs]:
                     env.pop(t, None)
@@ -85,21 +105,37 @@ class Executor:
         """Parameter gradients, given the gradients of the outputs (of the last forward)."""
         denv = {self.skipped.get(name, name): self.backend.to_internal(name, g) for name, g in grads.items()}
         dparams: dict[str, np.ndarray] = {}
-        for prim, saved in reversed(self.tape.records):
-            dy = denv.pop(prim.output, None)
+        for record in reversed(self.tape.records):
+            dy = denv.pop(record.output, None)
             if dy is None:
                 continue
-            _, bwd = self.kernels[prim.op]
             started = time.perf_counter()
-            dxs, dps = bwd(saved, dy, prim.attrs)
-            self._timed("backward", prim.layer, started)
-            for t, dx in zip(prim.inputs, dxs):
+            dxs, dps = record.backward(record.saved, dy)
+            self._timed("backward", record.layer, started)
+            for t, dx in zip(record.inputs, dxs):
                 if dx is not None:
                     denv[t] = self.sum(denv[t], dx) if t in denv else dx
-            for p, dp in zip(prim.params, dps):
+            for p, dp in zip(record.params, dps):
                 if p is not None and dp is not None:
                     dparams[p] = self.sum(dparams[p], dp) if p in dparams else dp
         return dparams
+
+    def _trained_as_one(self, step):
+        pair = getattr(self.backend, "fuse_training", lambda step: None)(step)
+        return pair or trained_as_one(step, self.kernels)
+
+    def _train_as_one(self, index, step, env, ctx) -> None:
+        """Run a step that trains as one op; its result alone is kept for backward."""
+        forward, backward = self.trained[index]
+        started = time.perf_counter()
+        env[step.result], saved = forward([env[t] for t in step.inputs],
+                                          [None if p is None else self.params[p] for p in step.params], ctx)
+        self._timed("forward", step.layer, started)
+        self.tape.records.append(Record(step.inputs, step.result, step.params, step.layer, backward, saved))
+
+    def _backward_of(self, prim):
+        _, bwd = self.kernels[prim.op]
+        return lambda saved, dy: bwd(saved, dy, prim.attrs)
 
     def _timed(self, phase: str, layer: str, started: float) -> None:
         if self.profile is not None:

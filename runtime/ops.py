@@ -47,6 +47,31 @@ def activation_op(name: str, forward, backward, saves_output: bool = False):
     return fwd, bwd
 
 
+def trained_as_one(step, kernels: dict):
+    """(forward, backward) running a training step [head, activation] (Step.trains_as_one) as one
+    op from a backend's primitive kernels, for backends without a fused pair of their own:
+
+        forward(xs, ps, ctx) -> (y, saved)      xs: the step's reads; ps: its head's parameters
+        backward(saved, dy)  -> (dxs, dps)
+
+    The activation's backward is handed its output in place of its input (the same gradient:
+    OpDef.grad_from_output), so the head's output is dropped as soon as the activation has run."""
+    head, act = step.chain()
+    head_fwd, head_bwd = kernels[head.op]
+    act_fwd, act_bwd = kernels[act.op]
+
+    def forward(xs, ps, ctx):
+        z, saved = head_fwd(xs, ps, head.attrs, ctx)
+        y, _ = act_fwd([z], [], act.attrs, ctx)
+        return y, (saved, y)
+
+    def backward(saved, dy):
+        head_saved, y = saved
+        (dz,), _ = act_bwd((y,), dy, act.attrs)
+        return head_bwd(head_saved, dz, head.attrs)
+    return forward, backward
+
+
 @dataclass
 class RunContext:
     train: bool = False
@@ -58,6 +83,13 @@ class OpDef:
     name: str
     params: tuple[str, ...] = ()          # parameter roles in order, e.g. ("weight", "bias")
     elementwise: bool = False             # y[i] depends on x[i] only: fusable into its producer
+    # Its backward gives the same gradient handed its output y in place of its input x (relu:
+    # y > 0 iff x > 0; tanh and sigmoid read y anyway), so in training it can run fused into
+    # its producer, which then keeps no output of its own.
+    grad_from_output: bool = False
+    # Its backward reads its inputs (and parameters), never its output: once an activation
+    # fused after it has run, nothing holds that output.
+    backward_from_inputs: bool = False
 
 
 def _ops(*defs: OpDef) -> dict[str, OpDef]:
@@ -69,24 +101,24 @@ RNN_PARAMS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
 
 OPS = _ops(
     # conv and pooling
-    OpDef("conv2d", ("weight", "bias")),
-    OpDef("conv1d", ("weight", "bias")),
+    OpDef("conv2d", ("weight", "bias"), backward_from_inputs=True),
+    OpDef("conv1d", ("weight", "bias"), backward_from_inputs=True),
     OpDef("maxpool2d"), OpDef("avgpool2d"), OpDef("global_avgpool"), OpDef("global_maxpool"),
     OpDef("adaptive_avgpool"), OpDef("spp"),
     # normalisation
-    OpDef("batchnorm", ("weight", "bias", "running_mean", "running_var")),
+    OpDef("batchnorm", ("weight", "bias", "running_mean", "running_var"), backward_from_inputs=True),
     OpDef("layernorm", ("weight", "bias")), OpDef("instancenorm", ("weight", "bias")),
     OpDef("groupnorm", ("weight", "bias")), OpDef("lrn"),
     # activations
-    *(OpDef(name, elementwise=True) for name in
-      ("relu", "relu6", "leaky_relu", "sigmoid", "hard_sigmoid", "tanh")),
+    *(OpDef(name, elementwise=True, grad_from_output=True) for name in ("relu", "relu6", "sigmoid", "tanh")),
+    OpDef("leaky_relu", elementwise=True), OpDef("hard_sigmoid", elementwise=True),
     OpDef("softmax"),
     # core
-    OpDef("dense", ("weight", "bias")), OpDef("dropout", elementwise=True),
+    OpDef("dense", ("weight", "bias"), backward_from_inputs=True), OpDef("dropout", elementwise=True),
     OpDef("flatten"), OpDef("reshape"), OpDef("embedding", ("weight",)),
     OpDef("split"), OpDef("channel_shuffle"),
     # merges
-    OpDef("add"), OpDef("multiply"), OpDef("concat"),
+    OpDef("add", backward_from_inputs=True), OpDef("multiply"), OpDef("concat"),
     # recurrent, graph, spatial
     OpDef("rnn", RNN_PARAMS), OpDef("lstm", RNN_PARAMS), OpDef("gru", RNN_PARAMS),
     OpDef("highway", ("plain.weight", "plain.bias", "gate.weight", "gate.bias")),

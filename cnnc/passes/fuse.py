@@ -5,6 +5,12 @@
   its statistics into the weights);
 - an `add` whose first input is a convolution's (or its chain's) output and read by nothing
   else joins that convolution: the residual add of a ResNet block runs in the conv's store.
+
+In training a step runs op by op, every op's output kept for backward, unless it is a head
+whose backward reads only its inputs (conv, dense, batchnorm, add) followed by one activation
+whose backward can read its output instead of its input (relu, relu6, tanh, sigmoid): that
+step trains as one op (`Step.trains_as_one`) and keeps only its result — the activation runs
+in the head's store, and its derivative is taken from its output.
 """
 from __future__ import annotations
 
@@ -38,7 +44,14 @@ def fuse(steps: list[Step], outputs: list[str], *, training: bool) -> list[Step]
         del by_result[head.result]
         head.fused.append(step)
         by_result[head.result] = head
+    for step in fused if training else []:
+        step.trains_as_one = _trains_as_one(step)
     return fused
+
+
+def _trains_as_one(step: Step) -> bool:
+    chain = step.chain()
+    return (len(chain) == 2 and OPS[chain[0].op].backward_from_inputs and OPS[chain[1].op].grad_from_output)
 
 
 def _producer(step: Step, by_result: dict[str, Step], readers: Counter, training: bool) -> Step | None:

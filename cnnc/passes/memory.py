@@ -4,7 +4,8 @@ At inference a tensor's buffer is free once its last reader has run, so tensors 
 lifetimes do not overlap share a slot (greedy: reuse the smallest free slot that fits,
 else the largest free one, grown), and the intermediates inside a fused step are never
 stored. In training a fused step runs op by op and every op's output stays alive until the
-backward pass (the backward ops read them), so each has a slot of its own.
+backward pass (the backward ops read them), so each has a slot of its own — but a step that
+trains as one op (an activation in its head's store, Step.trains_as_one) keeps only its result.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def plan_memory(steps: list[Step], tensors: dict, inputs: list[str], outputs: li
                 training: bool, batch: int = 1) -> MemoryPlan:
     size = {t: tensors[t].bytes * batch for t in tensors}
     if training:
-        results = [op.output for step in steps for op in step.chain()]
+        results = [t for step in steps for t in kept_for_backward(step)]
         slot_bytes = [size[t] for t in results]
         return MemoryPlan(dict(zip(results, range(len(results)))), slot_bytes, sum(slot_bytes), {})
     results = [step.result for step in steps]
@@ -34,6 +35,11 @@ def plan_memory(steps: list[Step], tensors: dict, inputs: list[str], outputs: li
             free.append(slot_of[result])
     before = sum(size[r] for r in results)
     return MemoryPlan(slot_of, slot_bytes, before, last_use)
+
+
+def kept_for_backward(step: Step) -> list[str]:
+    """The tensors of a training step that stay alive until backward."""
+    return [step.result] if step.trains_as_one else [op.output for op in step.chain()]
 
 
 def _take(free: list[int], slot_bytes: list[int], need: int) -> int:

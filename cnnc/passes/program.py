@@ -18,6 +18,9 @@ class Step:
     params: list[str | None]
     layer: str
     fused: list["Step"] = field(default_factory=list)
+    # In training too the step runs as one op (an activation fused after a head whose backward
+    # reads only its inputs: cnnc/passes/fuse.py): only its result is kept for backward.
+    trains_as_one: bool = False
 
     def chain(self) -> list["Step"]:
         """The primitive ops of this step in execution order."""

@@ -22,8 +22,14 @@ def plan_text(a: Analysis, batch: int = 1) -> str:
     lines += [f"peak activation memory at inference, {per}: {mib(infer_plan.before_bytes)} before planning, "
               f"{mib(infer_plan.after_bytes)} after (in {len(infer_plan.slot_bytes)} buffers, reused by liveness)",
               f"training keeps {mib(train_plan.after_bytes)} {per} for backward "
-              f"(the outputs of all {len(train.primitive_steps())} ops)"]
+              f"({len(train_plan.slot_bytes)} op outputs; {_as_one(train)} with an activation in the "
+              "head's store keep one output for two ops)"]
     return "\n".join(lines)
+
+
+def _as_one(program: Program) -> str:
+    n = sum(step.trains_as_one for step in program.steps)
+    return f"{n} step{'' if n == 1 else 's'}"
 
 
 def batch_plan(program: Program, batch: int) -> MemoryPlan:

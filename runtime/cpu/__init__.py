@@ -62,8 +62,10 @@ def generated_kernels(program) -> list:
         fused = epilogue(step)
         if fused and in_conv_store(fused[0], fused[2]):    # how the executor runs it when not training
             head, residual, activation, _ = fused
-            out += families[head.op](head, _shapes(program, head), False, residual is not None, activation)
-            if not program.training:
+            # a step that trains as one op runs this forward in training too, with its backward
+            out += families[head.op](head, _shapes(program, head), step.trains_as_one, residual is not None,
+                                     activation)
+            if not program.training or step.trains_as_one:
                 continue
         for prim in step.chain():
             if prim.op in families:
@@ -94,5 +96,11 @@ def fuse(step):
     from .fusion import fuse as fuse_step
     return fuse_step(step, kernels())
 
-__all__ = ["NAME", "compute_scope", "fuse", "generated_kernels", "prepare", "bind_params", "from_internal", "kernels",
+def fuse_training(step):
+    """The (forward, backward) of a step that trains as one op (runtime/cpu/fusion.py)."""
+    from .fusion import fuse_training as fuse_step
+    return fuse_step(step, kernels())
+
+
+__all__ = ["NAME", "compute_scope", "fuse", "fuse_training", "generated_kernels", "prepare", "bind_params", "from_internal", "kernels",
            "sum_gradients", "to_internal", "unbind_params"]

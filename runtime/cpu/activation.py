@@ -28,6 +28,9 @@ CODES = {"none": IDENTITY, "relu": RELU, "relu6": RELU6, "leaky_relu": LEAKY_REL
 SAVES_OUTPUT = {SIGMOID, TANH}           # backward reads y, not x
 
 _0, _1, _3, _6 = np.float32(0), np.float32(1), np.float32(3), np.float32(6)
+# A ReLU taken as max(v, floor) in another kernel's pass has floor 0; no activation, this floor
+# (not −inf: fastmath assumes there are no infinities).
+LOWEST = np.finfo(np.float32).min
 _SIXTH = np.float32(1 / 6)
 
 

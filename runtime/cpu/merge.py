@@ -20,20 +20,22 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .activation import LOWEST, epilogue_in_place
 from .core import array_axis, boundary, boundary_shape, inside
 
 
 # ---------------------------------------------------------------- kernels
 @njit(parallel=True, fastmath=True, cache=True)
-def _elementwise(x, u, mul, y):
-    """y = x · u if mul else x + u, over flat arrays of one length (the branch outside the
-    parallel loops: inside, it cost the vectorisation, 2.8x slower)."""
+def _elementwise(x, u, mul, floor, y):
+    """y = x · u if mul else max(x + u, floor), over flat arrays of one length (the branch
+    outside the parallel loops: inside, it cost the vectorisation, 2.8x slower). Floor 0 is the
+    ReLU at a ResNet block's end in the sum's pass; the lowest float, none."""
     if mul:
         for i in prange(x.shape[0]):
             y[i] = x[i] * u[i]
     else:
         for i in prange(x.shape[0]):
-            y[i] = x[i] + u[i]
+            y[i] = max(x[i] + u[i], floor)
 
 
 def sum_gradients(a, b):
@@ -127,11 +129,16 @@ def stretch(shape, ushape):
     return tuple(sizes)
 
 
+def whole(acc, u, out) -> bool:
+    """Same-shape contiguous float32 operands: the parallel pass `_elementwise` takes them."""
+    return (acc.shape == u.shape == out.shape and acc.dtype == u.dtype == out.dtype == np.float32
+            and acc.flags.c_contiguous and u.flags.c_contiguous and out.flags.c_contiguous)
+
+
 def combine(acc, u, mul: bool, out):
     """out = acc (+ or ·) u, acc of the output's shape or not; out may be acc."""
-    if (acc.shape == u.shape == out.shape and acc.dtype == u.dtype == out.dtype == np.float32
-            and acc.flags.c_contiguous and u.flags.c_contiguous and out.flags.c_contiguous):
-        _elementwise(acc.reshape(-1), u.reshape(-1), mul, out.reshape(-1))
+    if whole(acc, u, out):
+        _elementwise(acc.reshape(-1), u.reshape(-1), mul, LOWEST, out.reshape(-1))
         return out
     pattern = stretch(out.shape, u.shape)
     if acc.shape == out.shape and u.shape != out.shape and pattern and acc.flags.c_contiguous:
@@ -180,9 +187,17 @@ def _align_all(xs):
 
 
 # ---------------------------------------------------------------- add, multiply
-def add_fwd(xs, ps, attrs, ctx):
+def add_fwd(xs, ps, attrs, ctx, activation="none"):
+    """`activation`: one in-place pass after the sum, for a step that trains as one op
+    (runtime/cpu/fusion.py); its output is a fresh array."""
     views, shape = _align_all(xs)
-    return fold(views, False, shape), [x.shape for x in xs]
+    saved = [x.shape for x in xs]
+    if activation == "relu" and len(views) == 2:
+        y = np.empty(shape, np.result_type(*views))
+        if whole(*views, y):                          # a ResNet block's end: the ReLU in the sum's pass
+            _elementwise(views[0].reshape(-1), views[1].reshape(-1), False, np.float32(0), y.reshape(-1))
+            return y, saved
+    return epilogue_in_place(fold(views, False, shape), None, activation), saved
 
 
 def add_bwd(saved, dy, attrs):

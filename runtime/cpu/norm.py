@@ -25,9 +25,11 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from .activation import LOWEST, elementwise_grad, epilogue_in_place
 from .core import channel_view
 
 _0, _1 = np.float32(0), np.float32(1)
+FLOORS = {"none": LOWEST, "relu": 0.0}     # the activations the normalising pass applies itself
 
 
 def slices(rows: int) -> int:
@@ -36,56 +38,63 @@ def slices(rows: int) -> int:
 
 
 # ---------------------------------------------------------------- kernels on (A, K, B) views
+# The gated kernels read u only where gate > low: a ReLU's derivative taken in the same pass
+# (gate its output, low 0), or no gate (gate u itself, low the lowest float). A select, not a
+# branch: the loops stay vectorised.
 @njit(parallel=True, fastmath=True, cache=True)
-def _moments(u, v):
-    """Σ_k u and Σ_k u·v for each (a, b), in float64."""
+def _moments(u, v, gate, low):
+    """Σ_k u and Σ_k u·v for each (a, b), in float64; u gated."""
     na, nk, nb = u.shape
     s1, s2 = np.zeros((na, nb)), np.zeros((na, nb))
     for a in prange(na):
         if nb == 1:
             t1, t2 = 0.0, 0.0
             for k in range(nk):
-                p = np.float64(u[a, k, 0])
+                p = np.float64(u[a, k, 0]) if gate[a, k, 0] > low else 0.0
                 t1 += p
                 t2 += p * v[a, k, 0]
             s1[a, 0], s2[a, 0] = t1, t2
         else:
             for k in range(nk):
                 for b in range(nb):
-                    p = np.float64(u[a, k, b])
+                    p = np.float64(u[a, k, b]) if gate[a, k, b] > low else 0.0
                     s1[a, b] += p
                     s2[a, b] += p * v[a, k, b]
     return s1, s2
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def _affine(x, scale, shift, y):
-    """y = x · scale[a, b] + shift[a, b]."""
+def _affine(x, scale, shift, floor, y):
+    """y = max(x · scale[a, b] + shift[a, b], floor): floor 0 is a ReLU in the same pass, the
+    lowest float none (a max, not a branch, which would cost the vectorisation)."""
     na, nk, nb = x.shape
     for a in prange(na):
         if nb == 1:
             s, t = scale[a, 0], shift[a, 0]
             for k in range(nk):
-                y[a, k, 0] = x[a, k, 0] * s + t
+                y[a, k, 0] = max(x[a, k, 0] * s + t, floor)
         else:
             for k in range(nk):
                 for b in range(nb):
-                    y[a, k, b] = x[a, k, b] * scale[a, b] + shift[a, b]
+                    y[a, k, b] = max(x[a, k, b] * scale[a, b] + shift[a, b], floor)
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def _affine2(p, q, alpha, beta, gamma, out):
-    """out = p · alpha[a, b] + q · beta[a, b] + gamma[a, b]."""
+def _affine2(p, q, gate, low, alpha, beta, gamma, out):
+    """out = p · alpha[a, b] + q · beta[a, b] + gamma[a, b]; p gated."""
     na, nk, nb = p.shape
+    zero = p.dtype.type(0)
     for a in prange(na):
         if nb == 1:
             s, t, u = alpha[a, 0], beta[a, 0], gamma[a, 0]
             for k in range(nk):
-                out[a, k, 0] = p[a, k, 0] * s + q[a, k, 0] * t + u
+                g = p[a, k, 0] if gate[a, k, 0] > low else zero
+                out[a, k, 0] = g * s + q[a, k, 0] * t + u
         else:
             for k in range(nk):
                 for b in range(nb):
-                    out[a, k, b] = p[a, k, b] * alpha[a, b] + q[a, k, b] * beta[a, b] + gamma[a, b]
+                    g = p[a, k, b] if gate[a, k, b] > low else zero
+                    out[a, k, b] = g * alpha[a, b] + q[a, k, b] * beta[a, b] + gamma[a, b]
 
 
 # ---------------------------------------------------------------- shared core: per-channel pools
@@ -103,10 +112,18 @@ def channels(x) -> int:
     return x.shape[3] if x.ndim == 4 else x.shape[1]
 
 
-def moments(u, v):
-    """Σu and Σu·v per (sample, channel): (N, C) float64 arrays."""
-    s1, s2 = _moments(nc_view(u), nc_view(v))
+def moments(u, v, relu_output=None):
+    """Σu and Σu·v per (sample, channel): (N, C) float64 arrays; u through the derivative of the
+    ReLU whose output is `relu_output`, when given."""
+    gate, low = _gate(u, relu_output)
+    s1, s2 = _moments(nc_view(u), nc_view(v), nc_view(gate), low)
     return s1.reshape(len(u), -1), s2.reshape(len(u), -1)
+
+
+def _gate(u, relu_output):
+    if relu_output is None:
+        return u, u.dtype.type(LOWEST)
+    return np.ascontiguousarray(relu_output), u.dtype.type(0)
 
 
 class Pool:
@@ -141,35 +158,38 @@ def ab(p, x3, shape, dtype):
     return np.ascontiguousarray(np.broadcast_to(p, shape), dtype=dtype).reshape(x3.shape[0], x3.shape[2])
 
 
-def normalise(x, mean, inv_std, weight, bias):
-    """weight · (x − mean) · inv_std + bias, per (sample, channel): one pass."""
+def normalise(x, mean, inv_std, weight, bias, floor=LOWEST):
+    """max(weight · (x − mean) · inv_std + bias, floor), per (sample, channel): one pass."""
     x = np.ascontiguousarray(x)
     scale = inv_std if weight is None else inv_std * weight
     shift = -mean * scale if bias is None else bias - mean * scale
     x3, y = nc_view(x), np.empty_like(x)
     shape = (len(x), channels(x))
-    _affine(x3, ab(scale, x3, shape, x.dtype), ab(shift, x3, shape, x.dtype), nc_view(y))
+    _affine(x3, ab(scale, x3, shape, x.dtype), ab(shift, x3, shape, x.dtype), x.dtype.type(floor), nc_view(y))
     return y
 
 
-def normalise_bwd(saved, dy):
-    """[dx], [dweight, dbias] of `normalise`; `pool` None when mean and σ were constants."""
+def normalise_bwd(saved, dy, relu_output=None):
+    """[dx], [dweight, dbias] of `normalise`; `pool` None when mean and σ were constants. With
+    `relu_output` (a ReLU after it, fused), dy is the ReLU's, masked where that output is 0."""
     x, mean, inv_std, weight, pool = saved
     dy = np.ascontiguousarray(dy)
-    t1, t2 = moments(dy, x)                              # Σdy, Σdy·x per (sample, channel)
+    gate, low = _gate(dy, relu_output)
+    t1, t2 = moments(dy, x, relu_output)                 # Σdy, Σdy·x per (sample, channel)
     dy_xhat = inv_std * (t2 - mean * t1)                 # Σdy·x̂
     w = 1.0 if weight is None else weight.astype(np.float64)
     alpha = inv_std * w
     dy3, x3, dx = nc_view(dy), nc_view(x), np.empty_like(dy)
     shape = (len(x), channels(x))
     if pool is None:
-        _affine(dy3, ab(alpha, x3, shape, dy.dtype), np.zeros((x3.shape[0], x3.shape[2]), dy.dtype), nc_view(dx))
+        zero = np.zeros((x3.shape[0], x3.shape[2]), dy.dtype)
+        _affine2(dy3, x3, nc_view(gate), low, ab(alpha, x3, shape, dy.dtype), zero, zero, nc_view(dx))
     else:
         mean_dxhat = pool.total(w * t1) / pool.count
         mean_dxhat_xhat = pool.total(w * dy_xhat) / pool.count
         beta = -inv_std * inv_std * mean_dxhat_xhat
         gamma = -inv_std * mean_dxhat - beta * mean
-        _affine2(dy3, x3, ab(alpha, x3, shape, dy.dtype), ab(beta, x3, shape, dy.dtype),
+        _affine2(dy3, x3, nc_view(gate), low, ab(alpha, x3, shape, dy.dtype), ab(beta, x3, shape, dy.dtype),
                  ab(gamma, x3, shape, dy.dtype), nc_view(dx))
     if weight is None:
         return [dx], [None, None]
@@ -177,7 +197,9 @@ def normalise_bwd(saved, dy):
 
 
 # ---------------------------------------------------------------- batchnorm
-def batchnorm_fwd(xs, ps, attrs, ctx):
+def batchnorm_fwd(xs, ps, attrs, ctx, activation="none"):
+    """`activation` (a step that trains as one op, runtime/cpu/fusion.py): a ReLU in the
+    normalising pass, anything else in one pass after it."""
     x, = xs
     weight, bias, running_mean, running_var = ps
     x = np.ascontiguousarray(x)
@@ -194,12 +216,18 @@ def batchnorm_fwd(xs, ps, attrs, ctx):
         pool = None                                      # running statistics are constants
         mean, var = running_mean.astype(np.float64), running_var.astype(np.float64)
     inv_std = 1 / np.sqrt(var + attrs["eps"])
-    y = normalise(x, mean, inv_std, weight, bias)
+    y = normalise(x, mean, inv_std, weight, bias, FLOORS.get(activation, LOWEST))
+    if activation not in FLOORS:
+        epilogue_in_place(y, None, activation)
     return y, (x, mean, inv_std, weight, pool)
 
 
-def batchnorm_bwd(saved, dy, attrs):
-    dxs, (dweight, dbias) = normalise_bwd(saved, dy)
+def batchnorm_bwd(saved, dy, attrs, activation="none", output=None):
+    """With `activation` and its `output` (a step that trains as one op), dy is the
+    activation's: a ReLU's derivative is taken in this backward's own passes."""
+    if activation not in ("none", "relu"):
+        dy = elementwise_grad(activation, output, dy)
+    dxs, (dweight, dbias) = normalise_bwd(saved, dy, output if activation == "relu" else None)
     return dxs, [dweight, dbias, None, None]
 
 
@@ -338,13 +366,13 @@ def layernorm_fwd(xs, ps, attrs, ctx):
     axes = attrs["axes"]
     x = np.ascontiguousarray(x)
     x3, y = layernorm_view(x, axes), np.empty_like(x)
-    s1, s2 = _moments(x3, x3)
+    s1, s2 = _moments(x3, x3, x3, x.dtype.type(LOWEST))
     k = x3.shape[1]
     mean = s1 / k
     inv_std = 1 / np.sqrt(np.maximum(s2 / k - mean * mean, 0) + attrs["eps"])
     mean, inv_std = mean.astype(x.dtype), inv_std.astype(x.dtype)
     if weight is None:
-        _affine(x3, inv_std, -mean * inv_std, layernorm_view(y, axes))
+        _affine(x3, inv_std, -mean * inv_std, x.dtype.type(LOWEST), layernorm_view(y, axes))
     else:
         _layernorm_affine(x3, mean, inv_std, layernorm_weight(weight, x, axes),
                           layernorm_weight(bias, x, axes), layernorm_view(y, axes))

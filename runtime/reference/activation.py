@@ -108,8 +108,19 @@ def apply_grad(name: str, x, dy, **attrs):
     return grad(x, dy, **attrs)
 
 
+# The derivatives read from the output: the ops save y (the executor relies on it when it runs
+# an activation fused into its producer in training: runtime/ops.py, OpDef.grad_from_output).
+FROM_OUTPUT = {"sigmoid": lambda s, dy: dy * s * (1 - s), "tanh": lambda t, dy: dy * (1 - t * t)}
+
+
+def _grad_from_output(name: str, y, dy):
+    return FROM_OUTPUT[name](y, dy)
+
+
 def _op(name: str):
     """The op pair of an activation; the op's attrs are the activation's keyword arguments."""
+    if name in FROM_OUTPUT:
+        return activation_op(name, apply, _grad_from_output, saves_output=True)
     return activation_op(name, apply, apply_grad)
 
 

@@ -81,3 +81,21 @@ def test_folded_batchnorm_equals_the_unfolded_network_in_eval():
     y_folded = Executor(folded, reference, folded_params).forward({"input": x}, RunContext())
     for key in y:
         np.testing.assert_allclose(y_folded[key], y[key], rtol=1e-4, atol=1e-4 * np.abs(y[key]).max())
+
+
+def test_an_activation_after_a_head_that_reads_only_its_inputs_trains_in_its_store():
+    steps = lower(analysis("resnet20"), training=True).steps
+    as_one = {tuple(s.op for s in step.chain()) for step in steps if step.trains_as_one}
+    assert as_one == {("batchnorm", "relu"), ("add", "relu")}
+    lenet = lower(analysis("lenet5"), training=True)
+    assert [tuple(s.op for s in step.chain()) for step in lenet.steps if step.trains_as_one] == [
+        ("conv2d", "tanh"), ("conv2d", "tanh"), ("conv2d", "tanh"), ("dense", "tanh")]
+    assert not any(step.trains_as_one for step in lower(analysis("lenet5"), training=False).steps)
+
+
+def test_training_plan_keeps_one_output_for_a_step_that_trains_as_one():
+    program = lower(analysis("lenet5"), training=True)
+    kept = [t for t in program.plan.slot_of]
+    heads = [step.op for step in program.steps if step.trains_as_one]
+    assert len(kept) == len(program.primitive_steps()) - len(heads)
+    assert all(step.result in kept and step.output not in kept for step in program.steps if step.trains_as_one)

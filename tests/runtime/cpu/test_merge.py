@@ -32,6 +32,17 @@ def test_broadcast_gradients_sum_back_to_each_input(op, shapes):
     check("merge", op, xs)
 
 
+@pytest.mark.parametrize("shapes", [SHAPES["equal"], SHAPES["channel gate"]], ids=["equal", "channel gate"])
+def test_add_with_a_relu_equals_the_relu_of_the_sum(shapes):
+    """add+relu, a step that trains as one op (a ResNet block's end): the ReLU in the sum's pass."""
+    from cnnc.runtime.ops import RunContext
+    xs = [to_internal("x", rng.standard_normal(s).astype(np.float32)) for s in shapes]
+    plain, _ = cpu.add_fwd(xs, [], {}, RunContext())
+    y, saved = cpu.add_fwd(xs, [], {}, RunContext(), activation="relu")
+    np.testing.assert_array_equal(y, np.maximum(plain, 0))
+    assert saved == [x.shape for x in xs]
+
+
 def test_channel_gate_scales_each_channel_inside():
     x = np.ones((1, 2, 2, 2), np.float32)
     gate = np.array([2.0, 3.0], np.float32).reshape(1, 2, 1, 1)

@@ -26,6 +26,24 @@ def test_batchnorm(shape, train):
         np.testing.assert_allclose(c, r, rtol=1e-5, atol=1e-6)
 
 
+def test_batchnorm_with_a_relu_in_its_passes_equals_the_two_ops():
+    """A batchnorm+relu step that trains as one op: the ReLU in the normalising pass forward,
+    its derivative in batchnorm's reductions backward."""
+    from cnnc.runtime.cpu import activation
+    from cnnc.runtime.ops import RunContext
+    x = (2 * rng.standard_normal((4, 5, 6, 16)) + 1).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    ps = [p.astype(np.float32) for p in batchnorm_params(16)]
+    z, saved = cpu.batchnorm_fwd([x], [p.copy() for p in ps], BN, RunContext(train=True))
+    y, saved_as_one = cpu.batchnorm_fwd([x], [p.copy() for p in ps], BN, RunContext(train=True), activation="relu")
+    np.testing.assert_array_equal(y, np.maximum(z, 0))
+    dz = activation.relu_bwd((z,), dy, {})[0][0]
+    expected = cpu.batchnorm_bwd(saved, dz, BN)
+    got = cpu.batchnorm_bwd(saved_as_one, dy, BN, activation="relu", output=y)
+    for e, g in zip(expected[0] + expected[1][:2], got[0] + got[1][:2]):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5)
+
+
 def test_batchnorm_running_stats_use_the_unbiased_variance():
     x = np.array([[1.0], [2.0], [3.0], [4.0]], np.float32)   # mean 2.5, unbiased variance 5/3
     running_mean, running_var = np.zeros(1, np.float32), np.ones(1, np.float32)
