@@ -223,6 +223,54 @@ def tile_max_grad(dy, where, kh, kw, dx, workers):
 TILED_MEAN_CHANNELS = 16
 
 
+# ---------------------------------------------------------------- 2×2 windows that tile the image
+# The commonest tiled pool (LeNet, VGG) summed window by window, channels innermost: no row
+# buffer to fold. Batch 64 against tile_mean: 6 channels at 28×28 0.10 → 0.05 ms, 16 at 10×10
+# 0.020 → 0.007 ms, and against the general kernel 16 at 32×32 0.18 → 0.075 ms.
+@kernel
+def mean_2x2(x, scale, y, workers):
+    """y[n, i, j, c] = scale · Σ x[n, 2i:2i + 2, 2j:2j + 2, c]."""
+    n_img, ho, wo, ch = y.shape
+    rows = n_img * ho
+    for k in prange(workers):
+        for r in range(k * rows // workers, (k + 1) * rows // workers):
+            n = r // ho
+            i = r - n * ho
+            x0, x1, yr = x[n, 2 * i], x[n, 2 * i + 1], y[n, i]
+            for j in range(wo):
+                a, b, c0, d, o = x0[2 * j], x0[2 * j + 1], x1[2 * j], x1[2 * j + 1], yr[j]
+                for c in range(ch):
+                    o[c] = (a[c] + b[c] + c0[c] + d[c]) * scale
+
+
+# Its gradient, window by window, wins below this many channels (6: 0.085 → 0.047 ms); at 16
+# and more tile_mean_grad's row copies are faster (16 at 32×32: 0.11 against 0.19 ms).
+MEAN_2X2_GRAD_CHANNELS = 16
+
+
+@kernel
+def mean_2x2_grad(dy, scale, _kh, _kw, dx, workers):
+    """dx[n, 2i + a, 2j + b, c] = scale · dy[n, i, j, c] (tile_mean_grad's signature)."""
+    n_img, ho, wo, ch = dy.shape
+    rows = n_img * ho
+    for k in prange(workers):
+        for r in range(k * rows // workers, (k + 1) * rows // workers):
+            n = r // ho
+            i = r - n * ho
+            dr, x0, x1 = dy[n, i], dx[n, 2 * i], dx[n, 2 * i + 1]
+            for j in range(wo):
+                d, a, b, c0, e = dr[j], x0[2 * j], x0[2 * j + 1], x1[2 * j], x1[2 * j + 1]
+                for c in range(ch):
+                    v = d[c] * scale
+                    a[c] = v
+                    b[c] = v
+                    c0[c] = v
+                    e[c] = v
+            for u in range(2 * wo, dx.shape[2]):       # a column past the last window
+                x0[u, :] = 0
+                x1[u, :] = 0
+
+
 def tiling(hw, attrs):
     """(kh, kw) when the pool's windows tile the image: kernel = stride, no padding, every
     window whole (rows and columns past the last window are left out, as in floor mode); else None."""
@@ -403,10 +451,14 @@ def maxpool2d_bwd(saved, dy, attrs):
 def avgpool2d_fwd(xs, ps, attrs, ctx):
     x, = xs
     tiles = tiling(x.shape[1:3], attrs)
-    if tiles and x.shape[3] < TILED_MEAN_CHANNELS:
+    if tiles and (tiles == (2, 2) or x.shape[3] < TILED_MEAN_CHANNELS):
         x = np.ascontiguousarray(x, dtype=np.float32)
         y = np.empty((x.shape[0], x.shape[1] // tiles[0], x.shape[2] // tiles[1], x.shape[3]), np.float32)
-        tile_mean(x, *tiles, np.float32(1 / (tiles[0] * tiles[1])), y, workers_for(y.shape[0] * y.shape[1]))
+        scale, workers = np.float32(1 / (tiles[0] * tiles[1])), workers_for(y.shape[0] * y.shape[1])
+        if tiles == (2, 2):
+            mean_2x2(x, scale, y, workers)
+        else:
+            tile_mean(x, *tiles, scale, y, workers)
         return y, (x.shape, None, None)   # the gradient needs no windows
     windows = sliding_windows(x.shape[1:3], attrs)
     scale = avg_scale(x.shape[1:3], attrs, x.dtype)
@@ -418,7 +470,8 @@ def avgpool2d_bwd(saved, dy, attrs):
     tiles = tiling(x_shape[1:3], attrs)
     if tiles:
         scale = np.float32(1 / (tiles[0] * tiles[1]))
-        return [tiled_grad(tile_mean_grad, dy, scale, tiles, x_shape)], []
+        by_window = tiles == (2, 2) and x_shape[3] < MEAN_2X2_GRAD_CHANNELS
+        return [tiled_grad(mean_2x2_grad if by_window else tile_mean_grad, dy, scale, tiles, x_shape)], []
     return [pool_mean_grad(dy, scale, windows, x_shape)], []
 
 

@@ -76,6 +76,12 @@ def test_avgpool2d_matches_reference(case, count_include_pad):
     check_pool("avgpool2d", normal(2, 5, 9, 8), {**WINDOW_CASES[case], "count_include_pad": count_include_pad})
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 6, 7), (2, 16, 7, 9), (1, 20, 4, 4)],
+                         ids=["3 channels, column left over", "16 channels, both left over", "20 channels"])
+def test_avgpool_2x2_windows_on_either_side_of_the_channel_thresholds(shape):
+    check_pool("avgpool2d", normal(*shape), {**pool_attrs(2), "count_include_pad": True})
+
+
 def test_maxpool_padding_never_wins():
     y = check_pool("maxpool2d", -np.ones((1, 2, 2, 2), np.float32), pool_attrs(2, padding=1))
     np.testing.assert_array_equal(y, -np.ones((1, 2, 2, 2)))
