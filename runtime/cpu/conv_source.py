@@ -108,7 +108,7 @@ def _tile_taps(geometry: Geometry, pixels: int, cot: int, grouped: bool, channel
         return ("xf = xb.reshape(xb.shape[0], xb.shape[1] * CG)\n"
                 "wf = wt.reshape(wt.shape[0], KW * CG, COT)\n"
                 "for i in range(i0, i1):\n"
-                "    run = xf[(ih0 + i * DH) % span][ow0 * SW * CG:]\n"
+                "    run = xf[slot(ih0 + i * DH, span)][ow0 * SW * CG:]\n"
                 "    wi = wf[i]\n"
                 "    for u in range(KW * CG):\n"
                 "        wc = wi[u]\n"
@@ -118,7 +118,7 @@ def _tile_taps(geometry: Geometry, pixels: int, cot: int, grouped: bool, channel
         return ("xf = xb.reshape(xb.shape[0], xb.shape[1] * cg)\n"
                 "wf = wt.reshape(wt.shape[0], KW * cg, COT)\n"
                 "for i in range(i0, i1):\n"
-                "    xr = xf[(ih0 + i * DH) % span]\n"
+                "    xr = xf[slot(ih0 + i * DH, span)]\n"
                 "    wi = wf[i]\n"
                 + _lines(runs, 4)
                 + "    for u in range(KW * cg):\n"
@@ -126,7 +126,7 @@ def _tile_taps(geometry: Geometry, pixels: int, cot: int, grouped: bool, channel
                 + _lines(_accumulate(pixels, cot, lambda p: f"s{p}[u]"), 8))
     rows = "\n".join(f"s{p} = xr[(ow0 + {p}) * SW + j * DW, c0:c0 + cg]" for p in range(pixels))
     return ("for i in range(i0, i1):\n"
-            "    xr = xb[(ih0 + i * DH) % span]\n"
+            "    xr = xb[slot(ih0 + i * DH, span)]\n"
             "    wi = wt[i]\n"
             "    for j in range(KW):\n"
             "        wij = wi[j]\n"
@@ -181,16 +181,25 @@ def forward(geometry: Geometry, cot: int, pixels: int, grouped: bool = False, re
 ACCUMULATOR_FLOATS = {ACCUMULATOR_FLOATS}
 
 
+@njit(inline="always")
+def slot(ih, span):
+    """The ring slot of input row ih ≥ 0: ih % span without Python's sign handling."""
+    return ih - (ih // span) * span if ih >= span else ih
+
+
 # The tile is a function of its own: Numba's parallel passes then see a short loop body rather
 # than hundreds of accumulators (compile time: 10 s instead of 5 min), and LLVM still
 # vectorises it. Slices of the rows keep every index inside the channel loop non-negative,
 # which spares LLVM the negative-index wraparound on each load.
+# One call sweeps a whole output row (a call per tile cost its argument set-up and reference
+# counts every few hundred multiply-adds).
 @njit(fastmath={{"contract"}}, cache=True, boundscheck=False, error_model="numpy", inline="never")
-def tile(xb, wt, acc, ow0, c0, cg, ih0, i0, i1, span):
+def tile(xb, wt, acc, wpad, c0, cg, ih0, i0, i1, span):
 {"    KH, KW = wt.shape[0], wt.shape[1]" if geometry.any_size else ""}
-{_lines(_zero(pixels, cot), 4)}
-{_lines(_tile_taps(geometry, pixels, cot, grouped, channels), 4)}
-{_lines(save, 4)}
+    for ow0 in range(0, wpad, P):
+{_lines(_zero(pixels, cot), 8)}
+{_lines(_tile_taps(geometry, pixels, cot, grouped, channels), 8)}
+{_lines(save, 8)}
 
 @njit("{SIGNATURE_CONV}", {OPTIONS})
 def conv(x, w, bias, res, y, groups, pt, pl, slope, workers, ho, wo, ry, rx, sy, sx):
@@ -224,8 +233,7 @@ def conv(x, w, bias, res, y, groups, pt, pl, slope, workers, ho, wo, ry, rx, sy,
                     # the kernel rows inside the image: rows of padding are skipped
                     i0 = max(0, -(ih0 // DH))
                     i1 = max(i0, min(KH, (h - 1 - ih0) // DH + 1))
-                    for ow0 in range(0, wpad, P):
-                        tile(xb, w[gt], acc[oh - oh0], ow0, g * cg, cg, ih0, i0, i1, span)
+                    tile(xb, w[gt], acc[oh - oh0], wpad, g * cg, cg, ih0, i0, i1, span)
 {_lines(_epilogue(residual, activation), 16)}'''
     epilogue = ("res_" if residual else "") + activation + ("_grouped" if grouped else "")
     epilogue += f"_c{channels}" if channels else ""

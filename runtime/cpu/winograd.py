@@ -24,6 +24,7 @@ import numpy as np
 
 from numba import njit
 
+from .allocator import cache_aligned
 from .conv_source import ACTIVATIONS, OPTIONS, _accumulate, _lines, _zero
 from .generated import Kernel
 from .llvm_hints import no_alias
@@ -40,7 +41,7 @@ def transformed_weights(w: np.ndarray, cot: int) -> np.ndarray:
     _, _, c, o = w.shape
     u = np.zeros((16, -(-o // cot), c, cot), np.float32)
     _filter_transform(np.ascontiguousarray(w, dtype=np.float32), u)
-    return u
+    return cache_aligned(u)
 
 
 # G = [[1, 0, 0], [½, ½, ½], [½, -½, ½], [0, 0, 1]] on rows, then on columns; one pass over the
