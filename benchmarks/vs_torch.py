@@ -357,59 +357,11 @@ def peak_rss() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
 
 
-class _Recording:
-    """A backend that notes the arrays its `to_internal` makes (the network's inputs inside the
-    executor, which are no activations) and the output of every op it runs."""
-
-    def __init__(self, backend) -> None:
-        self.backend, self.made, self.outputs = backend, [], []
-
-    def __getattr__(self, name):
-        return getattr(self.backend, name)
-
-    def to_internal(self, name, array):
-        self.made.append(self.backend.to_internal(name, array))
-        return self.made[-1]
-
-    def kernels(self):
-        def recorded(forward):
-            def run(xs, ps, attrs, ctx):
-                y, saved = forward(xs, ps, attrs, ctx)
-                self.outputs.append(y)
-                return y, saved
-            return run
-        return {op: (recorded(fwd), bwd) for op, (fwd, bwd) in self.backend.kernels().items()}
-
-    def fuse_training(self, step):
-        """A step that trains as one op (an activation in its head's store): its output too."""
-        forward, backward = self.backend.fuse_training(step)
-
-        def run(xs, ps, ctx):
-            y, saved = forward(xs, ps, ctx)
-            self.outputs.append(y)
-            return y, saved
-        return run, backward
-
-
-def _root(a: np.ndarray) -> np.ndarray:
-    while isinstance(a.base, np.ndarray):
-        a = a.base
-    return a
-
-
-def held_activation_bytes(outputs, not_activations) -> int:
-    """The bytes of the distinct buffers the ops of a training forward allocated for their
-    outputs (all alive until backward), but parameters and the network's inputs."""
-    excluded = {id(_root(a)) for a in not_activations}
-    buffers = {id(r): r for r in (_root(a) for a in outputs)}
-    return sum(r.nbytes for key, r in buffers.items() if key not in excluded)
-
-
 def activation_target(batch: int = 64) -> Target:
     name = f"resnet20 train b{batch} activation bytes == compile --plan"
 
     def measure(settings: Settings) -> Row:
-        from cnnc.bench import random_inputs
+        from cnnc.bench import Recording, held_activation_bytes, random_inputs
         from cnnc.compiler import check
         from cnnc.passes import lower
         from cnnc.passes.report import batch_plan
@@ -420,7 +372,7 @@ def activation_target(batch: int = 64) -> Target:
         a = check(str(RESNET20))
         program = lower(a, training=True)
         params = cpu.bind_params(initial_params(a), program)
-        backend = _Recording(cpu)
+        backend = Recording(cpu)
         executor = Executor(program, backend, params)
         with cpu.compute_scope(settings.threads):
             executor.forward(random_inputs(a, batch, np.random.default_rng(0)), RunContext(train=True))

@@ -238,3 +238,52 @@ def table(result: dict) -> str:
                      f"{result['throughput']:,.0f} {result['unit']}   torch {torch['version']}: "
                      f"{torch['throughput']:,.0f} {result['unit']}   {torch['ratio']:.2f}x")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- what a training forward allocates
+class Recording:
+    """A backend that notes the arrays its `to_internal` makes (the network's inputs inside the
+    executor, which are no activations) and the output of every op it runs, fused training
+    steps included: what `held_activation_bytes` counts against `cnnc compile --plan`."""
+
+    def __init__(self, backend) -> None:
+        self.backend, self.made, self.outputs = backend, [], []
+
+    def __getattr__(self, name):
+        return getattr(self.backend, name)
+
+    def to_internal(self, name, array):
+        self.made.append(self.backend.to_internal(name, array))
+        return self.made[-1]
+
+    def kernels(self):
+        return {op: (self._noted(fwd), bwd) for op, (fwd, bwd) in self.backend.kernels().items()}
+
+    def fuse_training(self, step):
+        """A step that trains as one op (an activation in its head's store), or None."""
+        pair = getattr(self.backend, "fuse_training", lambda step: None)(step)
+        if pair is None:
+            return None
+        forward, backward = pair
+        return (lambda xs, ps, ctx: self._note(forward(xs, ps, ctx))), backward
+
+    def _noted(self, forward):
+        return lambda xs, ps, attrs, ctx: self._note(forward(xs, ps, attrs, ctx))
+
+    def _note(self, result):
+        self.outputs.append(result[0])
+        return result
+
+
+def _root(a: np.ndarray) -> np.ndarray:
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def held_activation_bytes(outputs, not_activations) -> int:
+    """The bytes of the distinct buffers the ops of a training forward allocated for their
+    outputs (all alive until backward), but parameters and the network's inputs."""
+    excluded = {id(_root(a)) for a in not_activations}
+    buffers = {id(r): r for r in (_root(a) for a in outputs)}
+    return sum(r.nbytes for key, r in buffers.items() if key not in excluded)

@@ -71,47 +71,21 @@ def test_cpu_inference_with_folded_batchnorm_and_fused_epilogues(spec):
         np.testing.assert_allclose(y[key], y_ref[key], rtol=1e-4, atol=1e-5 * np.abs(y_ref[key]).max())
 
 
-class Recording:
-    """The CPU backend, noting the output of every op it runs in a training forward."""
-
-    def __init__(self):
-        self.outputs = []
-
-    def __getattr__(self, name):
-        return getattr(cpu, name)
-
-    def kernels(self):
-        def noted(forward):
-            def run(xs, ps, attrs, ctx):
-                y, saved = forward(xs, ps, attrs, ctx)
-                self.outputs.append(y)
-                return y, saved
-            return run
-        return {op: (noted(fwd), bwd) for op, (fwd, bwd) in cpu.kernels().items()}
-
-    def fuse_training(self, step):
-        forward, backward = cpu.fuse_training(step)
-
-        def run(xs, ps, ctx):
-            y, saved = forward(xs, ps, ctx)
-            self.outputs.append(y)
-            return y, saved
-        return run, backward
-
-
 @pytest.mark.parametrize("spec", ["tests/specs/tiny/resnet.yaml", "tests/specs/tiny/inception.yaml",
                                   "tests/specs/tiny/mobile.yaml"], ids=["resnet", "inception", "mobile"])
 def test_training_forward_allocates_what_the_plan_predicts(spec):
     """An activation in its head's store (Step.trains_as_one) keeps one output for two ops, and
     the executor allocates exactly what `cnnc compile --plan` says training keeps. (Not LeNet:
     its flatten is a view here, which the plan, not knowing the layout, counts.)"""
+    from cnnc.bench import Recording, held_activation_bytes
     from cnnc.passes.report import batch_plan
     a = check(str(ROOT / spec))
     program = lower(a, training=True)
     assert any(step.trains_as_one for step in program.steps)
-    backend = Recording()
-    ex = Executor(program, backend, cpu.bind_params(initial_params(a, 1), program))
+    backend = Recording(cpu)
+    params = cpu.bind_params(initial_params(a, 1), program)
+    ex = Executor(program, backend, params)
     feeds = {k: v.astype(np.float32) for k, v in inputs_for(a, np.random.default_rng(0), batch=3).items()}
     ex.forward(feeds, RunContext(train=True))
-    roots = {id(r): r for r in (y if y.base is None else y.base for y in backend.outputs)}
-    assert sum(r.nbytes for r in roots.values()) == batch_plan(program, 3).after_bytes
+    held = held_activation_bytes(backend.outputs, [*params.values(), *backend.made])
+    assert held == batch_plan(program, 3).after_bytes
