@@ -32,11 +32,12 @@ class MissingKernel(Exception):
 @dataclass
 class Record:
     """One op run in training: the tensors it read and made, its parameters, and its backward
-    `backward(saved, dy) -> (dxs, dps)` with what it saved."""
+    `backward(saved, dy, attrs) -> (dxs, dps)` with what it saved."""
     inputs: list[str]
     output: str
     params: list[str | None]
     layer: str
+    attrs: dict
     backward: object
     saved: object
 
@@ -94,8 +95,8 @@ class Executor:
                 env[prim.output], saved = fwd(xs, ps, prim.attrs, ctx)
                 self._timed("forward", prim.layer, started)
                 if ctx.train:
-                    self.tape.records.append(Record(prim.inputs, prim.output, prim.params, prim.layer,
-                                                    self._backward_of(prim), saved))
+                    self.tape.records.append(Record(prim.inputs, prim.output, prim.params, prim.layer, prim.attrs,
+                                                    self.kernels[prim.op][1], saved))
             if not ctx.train and plan is not None:       # free what no later step reads
                 for t in [t for t in step.reads() if plan.last_use.get(t) == index and t not in inputs]:
                     env.pop(t, None)
@@ -110,7 +111,7 @@ class Executor:
             if dy is None:
                 continue
             started = time.perf_counter()
-            dxs, dps = record.backward(record.saved, dy)
+            dxs, dps = record.backward(record.saved, dy, record.attrs)
             self._timed("backward", record.layer, started)
             for t, dx in zip(record.inputs, dxs):
                 if dx is not None:
@@ -121,8 +122,11 @@ class Executor:
         return dparams
 
     def _trained_as_one(self, step):
-        pair = getattr(self.backend, "fuse_training", lambda step: None)(step)
-        return pair or trained_as_one(step, self.kernels)
+        """The step's (forward, backward), backward taking attrs as a primitive's does (unused:
+        the pair knows its ops')."""
+        forward, backward = getattr(self.backend, "fuse_training", lambda step: None)(step) or \
+            trained_as_one(step, self.kernels)
+        return forward, lambda saved, dy, attrs: backward(saved, dy)
 
     def _train_as_one(self, index, step, env, ctx) -> None:
         """Run a step that trains as one op; its result alone is kept for backward."""
@@ -131,11 +135,8 @@ class Executor:
         env[step.result], saved = forward([env[t] for t in step.inputs],
                                           [None if p is None else self.params[p] for p in step.params], ctx)
         self._timed("forward", step.layer, started)
-        self.tape.records.append(Record(step.inputs, step.result, step.params, step.layer, backward, saved))
-
-    def _backward_of(self, prim):
-        _, bwd = self.kernels[prim.op]
-        return lambda saved, dy: bwd(saved, dy, prim.attrs)
+        self.tape.records.append(Record(step.inputs, step.result, step.params, step.layer, step.attrs, backward,
+                                        saved))
 
     def _timed(self, phase: str, layer: str, started: float) -> None:
         if self.profile is not None:

@@ -108,7 +108,7 @@ def _tile_taps(geometry: Geometry, pixels: int, cot: int, grouped: bool, channel
         return ("xf = xb.reshape(xb.shape[0], xb.shape[1] * CG)\n"
                 "wf = wt.reshape(wt.shape[0], KW * CG, COT)\n"
                 "for i in range(i0, i1):\n"
-                "    run = xf[slot(ih0 + i * DH, span)][ow0 * SW * CG:]\n"
+                "    run = xf[(ih0 + i * DH) % span][ow0 * SW * CG:]\n"
                 "    wi = wf[i]\n"
                 "    for u in range(KW * CG):\n"
                 "        wc = wi[u]\n"
@@ -118,7 +118,7 @@ def _tile_taps(geometry: Geometry, pixels: int, cot: int, grouped: bool, channel
         return ("xf = xb.reshape(xb.shape[0], xb.shape[1] * cg)\n"
                 "wf = wt.reshape(wt.shape[0], KW * cg, COT)\n"
                 "for i in range(i0, i1):\n"
-                "    xr = xf[slot(ih0 + i * DH, span)]\n"
+                "    xr = xf[(ih0 + i * DH) % span]\n"
                 "    wi = wf[i]\n"
                 + _lines(runs, 4)
                 + "    for u in range(KW * cg):\n"
@@ -126,7 +126,7 @@ def _tile_taps(geometry: Geometry, pixels: int, cot: int, grouped: bool, channel
                 + _lines(_accumulate(pixels, cot, lambda p: f"s{p}[u]"), 8))
     rows = "\n".join(f"s{p} = xr[(ow0 + {p}) * SW + j * DW, c0:c0 + cg]" for p in range(pixels))
     return ("for i in range(i0, i1):\n"
-            "    xr = xb[slot(ih0 + i * DH, span)]\n"
+            "    xr = xb[(ih0 + i * DH) % span]\n"
             "    wi = wt[i]\n"
             "    for j in range(KW):\n"
             "        wij = wi[j]\n"
@@ -179,12 +179,6 @@ def forward(geometry: Geometry, cot: int, pixels: int, grouped: bool = False, re
     body = f'''
 {geometry.constants()}P, COT, CG = {pixels}, {cot}, {channels}
 ACCUMULATOR_FLOATS = {ACCUMULATOR_FLOATS}
-
-
-@njit(inline="always")
-def slot(ih, span):
-    """The ring slot of input row ih ≥ 0: ih % span without Python's sign handling."""
-    return ih - (ih // span) * span if ih >= span else ih
 
 
 # The tile is a function of its own: Numba's parallel passes then see a short loop body rather
