@@ -236,6 +236,100 @@ def conv(x, w, bias, res, y, groups, pt, pl, slope, workers, ho, wo, ry, rx, sy,
                   f"epilogue {epilogue}", body)
 
 
+# A stride phase of the transposed convolution, as the int64 row `phases[f]` of its kernel:
+# taps down and across, padding before (rows, columns), the phase (ry, rx), its rows and columns.
+PHASE_FIELDS = ("th", "tw", "pt", "pl", "ry", "rx", "ho", "wo")
+SIGNATURE_TRANSPOSED = ("void(float32[:, :, :, ::1], float32[:, :, :, :, :, ::1], int64[:, ::1], "
+                        "float32[:, :, :, ::1], int64)")
+
+
+@functools.cache            # a program lists its kernels each time it is prepared
+def transposed(stride: tuple[int, int], cot: int, pixels: int, channels: int) -> Kernel:
+    """dx of an ungrouped, undilated convolution at stride (SH, SW), every stride phase in one
+    pass: dx[n, ry + oh·SH, rx + ow·SW] = Σ over the phase's taps (i, j) of
+    dy[n, oh − pt + i, ow − pl + j] · w[f, i, j] (w: the phase's flipped, transposed taps, packed
+    as (F, T, KH', KW', C, COT), zero past each phase's own taps). One ring of dy rows per worker
+    serves every phase (per phase it took a ring copy of dy, a thread launch and a strided store
+    of its own: ResNet-20's 16 → 32 stride 2 grad input spent 0.28 ms on its one-tap phase, 1/9
+    of the multiply-adds). `channels` (C) is a constant of the source: each pixel's run of taps
+    at a constant offset of one base."""
+    sh, sw = stride
+    save = "\n".join(f"ap{p} = acc[ow0 + {p}]" for p in range(pixels))
+    save += "\n" + "\n".join(f"ap{p}[{o}] = a{p}_{o}" for p in range(pixels) for o in range(cot))
+    body = f'''
+SH, SW = {sh}, {sw}
+ZERO = np.float32(0)
+P, COT, CG = {pixels}, {cot}, {channels}
+ACCUMULATOR_FLOATS = {ACCUMULATOR_FLOATS}
+
+
+# The tile is a function of its own, as in the forward kernel (compile time); it sweeps a
+# phase's output row: `col0` the ring column of the phase's first tap, `kw` its taps across.
+@njit(fastmath={{"contract"}}, cache=True, boundscheck=False, error_model="numpy", inline="never")
+def tile(xb, wt, acc, wpad, ih0, i0, i1, span, kw, col0):
+    xf = xb.reshape(xb.shape[0], xb.shape[1] * CG)
+    wf = wt.reshape(wt.shape[0], wt.shape[1] * CG, COT)
+    for ow0 in range(0, wpad, P):
+{_lines(_zero(pixels, cot), 8)}
+        for i in range(i0, i1):
+            run = xf[(ih0 + i) % span][(col0 + ow0) * CG:]
+            wi = wf[i]
+            for u in range(kw * CG):
+                wc = wi[u]
+{_lines(_accumulate(pixels, cot, lambda p: f"run[u + {p * channels}]"), 16)}
+{_lines(save, 8)}
+
+@njit("{SIGNATURE_TRANSPOSED}", {OPTIONS})
+def transposed(dy, w, phases, dx, workers):
+    n_img, hd, wdy, c_in = dy.shape
+    c_out = dx.shape[3]
+    tiles = w.shape[1]
+    ho, wo = phases[:, 6].max(), phases[:, 7].max()
+    wpad = (wo + P - 1) // P * P
+    before, left = phases[:, 2].max(), phases[:, 3].max()      # ring row/column 0: dy's -before/-left
+    after = (phases[:, 0] - 1 - phases[:, 2]).max()
+    width = left + wpad + (phases[:, 1] - phases[:, 3]).max() - 1
+    first, last = max(0, -left), min(wdy, width - left)
+    band = max(1, min(ho, ACCUMULATOR_FLOATS // (wpad * COT), n_img * ho // (4 * workers)))
+    bands = (ho + band - 1) // band
+    units = n_img * bands
+    span = band + before + after
+    for k in prange(workers):
+        xb = np.zeros((span, width, c_in), np.float32)
+        held = np.full(span, -1, np.int64)
+        acc = np.empty((band, wpad, COT), np.float32)
+        for u in range(k * units // workers, (k + 1) * units // workers):
+            n = u // bands
+            oh0 = (u - n * bands) * band
+            oh1 = min(ho, oh0 + band)
+            for ih in range(max(0, oh0 - before), min(hd, oh1 + after)):
+                if held[ih % span] != n * hd + ih:
+                    xb[ih % span, first + left:last + left] = dy[n, ih, first:last]
+                    held[ih % span] = n * hd + ih
+            for t in range(tiles):
+                o0 = t * COT
+                ov = min(COT, c_out - o0)
+                for f in range(phases.shape[0]):
+                    th, tw, pt, pl, ry, rx, hf, wf = phases[f]
+                    rows = min(oh1, hf)
+                    for oh in range(oh0, rows):
+                        ih0 = oh - pt
+                        i0 = max(0, -ih0)
+                        i1 = max(i0, min(th, hd - ih0))
+                        tile(xb, w[f, t], acc[oh - oh0], (wf + P - 1) // P * P, ih0, i0, i1, span, tw, left - pl)
+                    for oh in range(oh0, rows):
+                        ar = acc[oh - oh0]
+                        for ow in range(wf):
+                            ap = ar[ow]
+                            do = dx[n, ry + oh * SH, rx + ow * SW][o0:o0 + ov]
+                            for o in range(ov):
+                                do[o] = ap[o]
+'''
+    return Kernel(f"conv_dx_s{sh}x{sw}_co{cot}_p{pixels}_c{channels}",
+                  f"convolution input gradient, stride {sh}x{sw}, every phase in one pass, "
+                  f"tile {pixels} pixels x {cot} channels", body)
+
+
 @functools.cache            # a program lists its kernels each time it is prepared
 def weight_grad(geometry: Geometry, cot: int, ctile: int) -> Kernel:
     """partial[k, i, j, c, o] (HWIO per worker k) += Σ over worker k's output rows of

@@ -99,6 +99,15 @@ CONV2D_CASES = {
                                                          padding=((2, 1), (0, 2))),
     "wide: several weight-gradient blocks": conv2d_case(c=5, o=7, hw=(30, 40), batch=1),
     "32 input channels: a channel-tiled weight gradient": conv2d_case(c=32, o=16, hw=(9, 8), stride=(2, 2)),
+    "8 inputs, 32 outputs: a full 32 x 8 weight-gradient tile": conv2d_case(c=8, o=32, hw=(9, 8), stride=(2, 2)),
+    # grad input with every stride phase in one pass (16+ input channels, no groups or dilation)
+    "one pass, odd sizes": conv2d_case(c=16, o=8, hw=(9, 7), stride=(2, 2)),
+    "one pass, 5x5, asymmetric padding, a padded channel tile": conv2d_case(
+        c=20, o=16, hw=(11, 10), kernel=(5, 5), stride=(2, 2), padding=((0, 2), (1, 2))),
+    "one pass, 4x4 without padding": conv2d_case(c=16, o=3, hw=(12, 13), kernel=(4, 4), stride=(2, 2),
+                                                 padding=((0, 0), (0, 0))),
+    "one pass, 7x5 stride (3, 2), uneven phases": conv2d_case(c=16, o=5, hw=(19, 17), kernel=(7, 5), stride=(3, 2),
+                                                              padding=((3, 1), (2, 3)), batch=3),
     "one image, one output pixel": conv2d_case(hw=(3, 3), padding=((0, 0), (0, 0)), batch=1),
     # dense 3x3 stride 1: Winograd F(2x2, 3x3) forward and input gradient from 64 channels, weight
     # gradient from 32

@@ -38,6 +38,11 @@ def test_every_key_part_changes_the_winograd_files():
     assert len(stems) == len(forwards) + len(gradients)
 
 
+def test_every_key_part_changes_the_one_pass_input_gradient_file():
+    keys = [((2, 2), 16, 16, 32), ((2, 1), 16, 16, 32), ((2, 2), 32, 16, 32), ((2, 2), 16, 8, 32), ((2, 2), 16, 16, 64)]
+    assert len({conv_source.transposed(*key).stem for key in keys}) == len(keys)
+
+
 def test_the_file_name_is_a_hash_of_the_source_and_the_generator_version(monkeypatch):
     a, b = Kernel("k", "test", TRIVIAL.format(k=1)), Kernel("k", "test", TRIVIAL.format(k=2))
     assert a.stem != b.stem
@@ -69,10 +74,12 @@ def test_prepare_reports_what_it_compiles_and_compiles_it_once(kernel_dir, monke
         generated.report_compiling(None)
 
 
-def test_conv_lists_the_kernels_it_runs(kernel_dir):
+@pytest.mark.parametrize("channels", [4, 16], ids=["grad input by phases", "grad input in one pass"])
+def test_conv_lists_the_kernels_it_runs(kernel_dir, channels):
     """What `cnnc build` prepares is what the run asks for: after kernels_for's list is built,
     running the convolution (forward and backward) compiles nothing new."""
-    x_shape, w_shape, stride, pads = (2, 6, 5, 4), (3, 3, 4, 8), (2, 2), ((1, 1), (1, 1))
+    x_shape, w_shape, stride, pads = (2, 6, 5, channels), (3, 3, channels, 8), (2, 2), ((1, 1), (1, 1))
+    assert conv.takes_one_pass(x_shape, w_shape, stride, pads, (1, 1), 1) == (channels == 16)
     listed = conv.kernels_for(x_shape, w_shape, stride, pads, (1, 1), 1, training=True)
     generated.prepare(listed)
     files = set(kernel_dir.glob("*.py"))
