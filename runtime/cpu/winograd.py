@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 from .allocator import cache_aligned
-from .conv_source import ACTIVATIONS, OPTIONS, _accumulate, _lines, _zero
+from .conv_source import ACTIVATIONS, OPTIONS, _accumulate, _lines, _zero, ring_copy
 from .generated import Kernel
 from .llvm_hints import no_alias
 
@@ -138,14 +138,14 @@ while t < count:                            # the block's tiles, a tile row's ru
     tw = b * tb + t - n * per_image - th * tw_n
     run = min(count - t, tw_n - tw)
 """
-TILE_ROW_INPUT = """
+TILE_ROW_INPUT = f"""
 for i in range(4):
     ih = 2 * th - pt + i
     slots[i] = 4
     if ih >= 0 and ih < h:
         slots[i] = ih % 4
         if held[ih % 4] != n * h + ih:
-            xb[ih % 4, first + pl:last + pl] = x[n, ih, first:last]
+            {ring_copy("ih % 4", "pl", "x", "wd")}
             held[ih % 4] = n * h + ih
 c0 = 2 * tw
 transform_input(xb[slots[0], c0:], xb[slots[1], c0:], xb[slots[2], c0:], xb[slots[3], c0:], vt, t, run)
