@@ -357,7 +357,9 @@ def weight_grad(geometry: Geometry, cot: int, ctile: int) -> Kernel:
 
 # The register tile is a function of its own, as in the forward kernel (compile time). Slices
 # of contiguous pixel rows make every index in the pixel loop a constant: no negative-index
-# wraparound, so LLVM sees consecutive loads and vectorises them.
+# wraparound, so LLVM sees consecutive loads and vectorises them. Each pixel's slices are taken
+# from the whole arrays: a slice of the row held across the pixel loop costs reference counts
+# (atomic calls) per row, which LLVM does not prune.
 @njit(fastmath={{"contract"}}, cache=True, boundscheck=False, error_model="numpy", inline="never")
 def block(x, dy, gw, r0, r1, i, j, c, cw, od, pt, pl):
     h, wd = x.shape[1], x.shape[2]
@@ -372,11 +374,9 @@ def block(x, dy, gw, r0, r1, i, j, c, cw, od, pt, pl):
         oh = r - n * ho
         ih = oh * SH + i * DH - pt
         if ih >= 0 and ih < h:
-            xr = x[n, ih]
-            dr = dy[n, oh]
             for ow in range(lo, hi):
-                xp = xr[ow * SW + j * DW - pl][c:c + CT]
-                dp = dr[ow][od:od + COT]
+                xp = x[n, ih, ow * SW + j * DW - pl, c:c + CT]
+                dp = dy[n, oh, ow, od:od + COT]
 {_lines(acc, 16)}
 {_lines(flush, 4)}
 
@@ -702,6 +702,8 @@ def run_weight_grad(geometry: Geometry, fv: int, ot: int) -> Kernel:
 
 # The register tile, a function of its own (compile time), over a band of output rows: the
 # band's dy (≤ BLOCK_PIXELS pixels) and input rows stay in L2 while every tile runs over them.
+# Pixel slices come from the whole ring and dy, not from a row slice held across the pixel
+# loop: that costs reference counts per row (3→16 stem −0.05 ms, 16→16 1.62 → 1.46 ms).
 @njit(fastmath={{"contract"}}, cache=True, boundscheck=False, error_model="numpy", inline="never")
 def block(xb, dy, gi, n, oh0, oh1, i, f0, o0, pt, h, span, step):
 {_lines(rows, 4)}
@@ -709,11 +711,10 @@ def block(xb, dy, gi, n, oh0, oh1, i, f0, o0, pt, h, span, step):
     for oh in range(oh0, oh1):
         ih = oh * SH - pt + i * DH
         if ih >= 0 and ih < h:
-            xr = xb[ih % span]
-            dr = dy[n, oh]
-            for ow in range(dr.shape[0]):
-                xs = xr[ow * step + f0:ow * step + f0 + FV]
-                ds = dr[ow][o0:o0 + OT]
+            slot = ih % span
+            for ow in range(dy.shape[2]):
+                xs = xb[slot, ow * step + f0:ow * step + f0 + FV]
+                ds = dy[n, oh, ow, o0:o0 + OT]
 {_lines(acc, 16)}
 {_lines(save, 4)}
 
