@@ -167,11 +167,10 @@ def _epilogue(residual: bool, activation: str) -> str:
     lines = [f"v = ap[o] + bo[o]{add}", ACTIVATIONS[activation], "yo[o] = v"]
     return ("bo = bias[o0:o0 + ov]\n"
             "for oh in range(oh0, oh1):\n"
-            "    ar = acc[oh - oh0]\n"
             "    for ow in range(wo):\n"
-            "        ap = ar[ow]\n"
-            "        yo = y[n, ry + oh * sy, rx + ow * sx][o0:o0 + ov]\n"
-            + ("        ro = res[n, oh, ow][o0:o0 + ov]\n" if residual else "")
+            "        ap = acc[oh - oh0, ow]\n"
+            "        yo = y[n, ry + oh * sy, rx + ow * sx, o0:o0 + ov]\n"
+            + ("        ro = res[n, oh, ow, o0:o0 + ov]\n" if residual else "")
             + "        for o in range(ov):\n"
             + _lines("\n".join(line for line in lines if line), 12))
 
@@ -185,7 +184,7 @@ def forward(geometry: Geometry, cot: int, pixels: int, grouped: bool = False, re
     tile of pixels in the band sums its taps in registers and stores the sums to the band's
     accumulators (in L1), which the epilogue (bias, residual, activation) then writes to y in
     one vectorised pass."""
-    save = "\n".join(f"ap{p} = acc[ow0 + {p}]" for p in range(pixels))
+    save = "\n".join(f"ap{p} = acc[r, ow0 + {p}]" for p in range(pixels))
     save += "\n" + "\n".join(f"ap{p}[{o}] = a{p}_{o}" for p in range(pixels) for o in range(cot))
     views, taps = _tile_taps(geometry, pixels, cot, grouped, channels)
     body = f'''
@@ -198,11 +197,20 @@ ACCUMULATOR_FLOATS = {ACCUMULATOR_FLOATS}
 # vectorises it. Slices of the rows keep every index inside the channel loop non-negative,
 # which spares LLVM the negative-index wraparound on each load.
 # One call sweeps a whole output row (a call per tile cost its argument set-up and reference
-# counts every few hundred multiply-adds).
+# counts every few hundred multiply-adds), and of a whole band of rows: a call per row still
+# cost the 3 → 16 stem 10 % of its time, 32 → 64 stride 2 10 % (each call makes views of w
+# and acc, and a view of the w both workers share bounces its reference count between cores).
 @njit(fastmath={{"contract"}}, cache=True, boundscheck=False, error_model="numpy", inline="never")
-def tile(xb, wt, acc, wpad, c0, cg, ih0, i0, i1, span):
+def tile(xb, wt, acc, wpad, c0, cg, oh0, rows, pt, h, span):
 {"    KH, KW = wt.shape[0], wt.shape[1]" if geometry.any_size else ""}
-{_lines(views, 4)}    for ow0 in range(0, wpad, P):
+{_lines(views, 4)}    across = wpad // P
+    for q in range(rows * across):
+        r = q // across
+        ow0 = (q - r * across) * P
+        ih0 = (oh0 + r) * SH - pt
+        # the kernel rows inside the image: rows of padding are skipped
+        i0 = max(0, -(ih0 // DH))
+        i1 = max(i0, min(KH, (h - 1 - ih0) // DH + 1))
 {_lines(_zero(pixels, cot), 8)}
 {_lines(taps, 8)}
 {_lines(save, 8)}
@@ -234,12 +242,7 @@ def conv(x, w, bias, res, y, groups, pt, pl, slope, workers, ho, wo, ry, rx, sy,
                 t = gt - g * tiles
                 o0 = g * og + t * COT
                 ov = min(COT, og - t * COT)
-                for oh in range(oh0, oh1):
-                    ih0 = oh * SH - pt
-                    # the kernel rows inside the image: rows of padding are skipped
-                    i0 = max(0, -(ih0 // DH))
-                    i1 = max(i0, min(KH, (h - 1 - ih0) // DH + 1))
-                    tile(xb, w[gt], acc[oh - oh0], wpad, g * cg, cg, ih0, i0, i1, span)
+                tile(xb, w[gt], acc, wpad, g * cg, cg, oh0, oh1 - oh0, pt, h, span)
 {_lines(_epilogue(residual, activation), 16)}'''
     epilogue = ("res_" if residual else "") + activation + ("_grouped" if grouped else "")
     epilogue += f"_c{channels}" if channels else ""
@@ -266,7 +269,7 @@ def transposed(stride: tuple[int, int], cot: int, pixels: int, channels: int) ->
     of the multiply-adds). `channels` (C) is a constant of the source: each pixel's run of taps
     at a constant offset of one base."""
     sh, sw = stride
-    save = "\n".join(f"ap{p} = acc[ow0 + {p}]" for p in range(pixels))
+    save = "\n".join(f"ap{p} = acc[r, ow0 + {p}]" for p in range(pixels))
     save += "\n" + "\n".join(f"ap{p}[{o}] = a{p}_{o}" for p in range(pixels) for o in range(cot))
     body = f'''
 SH, SW = {sh}, {sw}
@@ -276,12 +279,19 @@ ACCUMULATOR_FLOATS = {ACCUMULATOR_FLOATS}
 
 
 # The tile is a function of its own, as in the forward kernel (compile time); it sweeps a
-# phase's output row: `col0` the ring column of the phase's first tap, `kw` its taps across.
+# phase's output rows oh0 to oh0 + rows (one call per band, as there): `col0` the ring column
+# of the phase's first tap, `kh`, `kw` its taps down and across.
 @njit(fastmath={{"contract"}}, cache=True, boundscheck=False, error_model="numpy", inline="never")
-def tile(xb, wt, acc, wpad, ih0, i0, i1, span, kw, col0):
+def tile(xb, wt, acc, wpad, oh0, rows, pt, hd, span, kh, kw, col0):
     xf = xb.reshape(xb.shape[0], xb.shape[1] * CG)
     wf = wt.reshape(wt.shape[0], wt.shape[1] * CG, COT)
-    for ow0 in range(0, wpad, P):
+    across = wpad // P
+    for q in range(rows * across):
+        r = q // across
+        ow0 = (q - r * across) * P
+        ih0 = oh0 + r - pt
+        i0 = max(0, -ih0)
+        i1 = max(i0, min(kh, hd - ih0))
 {_lines(_zero(pixels, cot), 8)}
         for i in range(i0, i1):
             run = xf[(ih0 + i) % span][(col0 + ow0) * CG:]
@@ -324,16 +334,11 @@ def transposed(dy, w, phases, dx, workers):
                 for f in range(phases.shape[0]):
                     th, tw, pt, pl, ry, rx, hf, wf = phases[f]
                     rows = min(oh1, hf)
+                    tile(xb, w[f, t], acc, (wf + P - 1) // P * P, oh0, rows - oh0, pt, hd, span, th, tw, left - pl)
                     for oh in range(oh0, rows):
-                        ih0 = oh - pt
-                        i0 = max(0, -ih0)
-                        i1 = max(i0, min(th, hd - ih0))
-                        tile(xb, w[f, t], acc[oh - oh0], (wf + P - 1) // P * P, ih0, i0, i1, span, tw, left - pl)
-                    for oh in range(oh0, rows):
-                        ar = acc[oh - oh0]
                         for ow in range(wf):
-                            ap = ar[ow]
-                            do = dx[n, ry + oh * SH, rx + ow * SW][o0:o0 + ov]
+                            ap = acc[oh - oh0, ow]
+                            do = dx[n, ry + oh * SH, rx + ow * SW, o0:o0 + ov]
                             for o in range(ov):
                                 do[o] = ap[o]
 '''
