@@ -615,8 +615,8 @@ def lane_weight_grad(geometry: Geometry, og: int) -> Kernel:
     row past Wo meet zeros of dy. The kernel it replaces reduced each (tap, channel) across its
     lanes at every row (30 horizontal sums per kernel row for LeNet's C1)."""
     taps, outs, lanes = range(geometry.kw), range(og), range(16)
-    acc = f"xw = xr[f:f + {(geometry.kw - 1) * geometry.dw + 16}]\nds = dg[f * OG:(f + 16) * OG]\n"
-    acc += "\n".join(f"x{j}_{l} = xw[{j * geometry.dw + l}]" for j in taps for l in lanes)
+    acc = "".join(f"xw{j} = xs[{j}, off + f:off + f + 16]\n" for j in taps) + "ds = dg[f * OG:(f + 16) * OG]\n"
+    acc += "\n".join(f"x{j}_{l} = xw{j}[{l}]" for j in taps for l in lanes)
     acc += "\n" + "\n".join(f"e{o}_{l} = ds[{o * 16 + l}]" for o in outs for l in lanes)
     acc += "\n" + "\n".join(f"a{j}_{o}_{l} += x{j}_{l} * e{o}_{l}" for j in taps for o in outs for l in lanes)
     zero = "\n".join(f"a{j}_{o}_{l} = ZERO" for j in taps for o in outs for l in lanes)
@@ -628,7 +628,7 @@ def lane_weight_grad(geometry: Geometry, og: int) -> Kernel:
 
 # The register tile over a band, a function of its own (compile time).
 @njit(fastmath={{"contract"}}, cache=True, boundscheck=False, error_model="numpy", inline="never")
-def block(xr, dg, gi, count, o0):
+def block(xs, off, dg, gi, count, o0):
 {_lines(zero, 4)}
     for f in range(0, count, 16):
 {_lines(acc, 8)}
@@ -650,6 +650,10 @@ def weight_grad(x, dy, partial, pt, pl):
         # band row b is input row oh0 - pt + b, column u input column u - pl, zero outside the
         # image; KW·DW + 16 floats more at the end for the last row's run
         xb = np.zeros(span * pitch + (KW * DW + 16), np.float32)
+        # the band shifted by each tap across, xs[j, u] = xb[u + j·DW]: the tile's KW runs from
+        # one array at overlapping offsets had LLVM load each input once and build the runs by
+        # shuffles, spilling accumulators (LeNet's C1 0.42 → 0.35 ms)
+        xs = np.zeros((KW, span * pitch + 16), np.float32)
         # dy transposed, per group of OG channels: 16 columns of each channel in turn (one
         # slice per step of the tile); columns past Wo stay 0
         dt = np.zeros((o_pad // OG, band * pitch * OG), np.float32)
@@ -665,18 +669,20 @@ def weight_grad(x, dy, partial, pt, pl):
                     xr = x[n, ih]
                     for c in range(first, last):
                         row[c + pl] = xr[c, 0]
+            for j in range(KW):
+                xs[j, :span * pitch] = xb[j * DW:j * DW + span * pitch]
+            # channel by channel, each its run of columns (pixel by pixel: 0.35 → 0.33 ms)
             for r in range(oh1 - oh0):
-                dr = dy[n, oh0 + r]
-                for ow in range(wo):
-                    do = dr[ow]
-                    q = r * pitch + ow
-                    at = (q >> 4) * (OG * 16) + (q & 15)
-                    for o in range(c_out):
-                        dt[o // OG, at + (o % OG) * 16] = do[o]
+                for o in range(c_out):
+                    g = o // OG
+                    dg = dt[g]
+                    lane0 = (o - g * OG) * 16
+                    for ow in range(wo):
+                        q = r * pitch + ow
+                        dg[(q >> 4) * (OG * 16) + lane0 + (q & 15)] = dy[n, oh0 + r, ow, o]
             for i in range(KH):
-                xr = xb[i * DH * pitch:]
                 for o0 in range(0, o_pad, OG):
-                    block(xr, dt[o0 // OG], part[i], (oh1 - oh0) * pitch, o0)
+                    block(xs, i * DH * pitch, dt[o0 // OG], part[i], (oh1 - oh0) * pitch, o0)
 '''
     return Kernel(f"conv1ch_wgrad_lanes_{geometry.tag}_o{og}",
                   f"one-channel convolution weight gradient in lanes, {geometry}, tile {geometry.kw} taps x {og} channels",
