@@ -13,8 +13,7 @@ Which kernel (`forward_kernel`, `weight_grad_kernel` decide, one place each):
   input channel m times first): own kernels, vectorised over channels;
 - few channels (≤ 16 out, < 16 in or out; 16 out only on rows of whole vectors): `narrow`,
   vectorised along the output row; grad weight of ≤ 16 input channels along kernel-row runs
-  of taps; one-channel images' own kernels where those do not apply (their weight gradient
-  summed lane-wise along rows);
+  of taps, of a one-channel image with < 16 outputs at stride 1 summed lane-wise along rows;
 - else channel tiles × pixel tiles (rows split evenly), the epilogue in the store.
 
 - grad input is the transposed convolution, run through the forward kernels: for stride s the
@@ -77,7 +76,7 @@ def is_depthwise(cg: int, groups: int) -> bool:
 
 
 def is_single_channel(cin: int, groups: int) -> bool:
-    """A one-channel image (MNIST's first layers): vectorised along rows, conv_source.single_channel."""
+    """A one-channel image (MNIST's first layers)."""
     return cin == 1 and groups == 1
 
 
@@ -115,7 +114,7 @@ def narrow_tiles(out_w: int, out_channels: int) -> tuple[int, int]:
 def forward_kernel(x_shape, w_shape, stride, dilation, groups, out_w, residual=False, activation="none",
                    kernel_hw=None) -> Kernel:
     """The one place that picks a conv2d's forward kernel (NHWC x, HWIO w): Winograd,
-    depthwise, narrow, one-channel or channel-tiled; `kernel_hw` the size a narrow or tiled
+    depthwise, narrow or channel-tiled; `kernel_hw` the size a narrow or tiled
     kernel is specialised on when not w's (phase_kernel_hw)."""
     kh, kw, cg, o = w_shape
     if is_winograd(x_shape, w_shape, stride, dilation, groups):
@@ -126,8 +125,9 @@ def forward_kernel(x_shape, w_shape, stride, dilation, groups, out_w, residual=F
     if is_narrow(w_shape, stride, groups):
         return source.narrow(source.Geometry(*(kernel_hw or (kh, kw)), *stride, *dilation), *narrow_tiles(out_w, o),
                              residual, activation)
-    if is_single_channel(x_shape[3], groups):
-        return source.single_channel(source.Geometry(kh, kw, *stride, *dilation), residual, activation)
+    # one-channel images too: a kernel of their own, vectorised along the output row, ran 2–15×
+    # slower (batch 64 at 28×28: 1 → 64 3×3 1.42 against 0.68 ms, 1 → 32 5×5 stride 2 2.81
+    # against 0.19, even 1 → 6 5×5 stride 2 0.57 against 0.08 with 10 of 16 channels idle)
     og = o // groups
     cot = channel_tile(og)
     pixels = pixel_tile(cot, out_w)
@@ -148,19 +148,20 @@ def weight_grad_kernel(x_shape, w_shape, stride, dilation, groups) -> Kernel:
         return winograd.weight_grad(*gradient_tiles(cg, o))
     if is_depthwise(cg, groups):
         return source.depthwise_weight_grad(geometry)
-    if sums_in_lanes(x_shape[3], stride, groups):
+    if sums_in_lanes(x_shape[3], o, stride, groups):
         return source.lane_weight_grad(geometry, lane_outputs(kw))
-    if is_single_channel(x_shape[3], groups):
-        return source.single_channel_weight_grad(geometry)
     if takes_tap_runs(w_shape, dilation, groups):
         return source.run_weight_grad(geometry, RUN_TAPS, RUN_OUTPUTS)
     return source.weight_grad(geometry, *gradient_tiles(cg, gradient_width(o // groups, groups)))
 
 
-def sums_in_lanes(cin: int, stride, groups) -> bool:
+def sums_in_lanes(cin: int, cout: int, stride, groups) -> bool:
     """Whether a weight gradient keeps its sums lane-wise (conv_source.lane_weight_grad): a
-    one-channel image at stride 1."""
-    return is_single_channel(cin, groups) and tuple(stride) == (1, 1)
+    one-channel image at stride 1 with fewer than 16 outputs. From 16 outputs the tap runs are
+    faster (1 → 16 3×3 at 28×28, batch 64: 0.39 against 0.31 ms; 1 → 64 1.64 against 1.22), and
+    at stride 2 by far (1 → 6 5×5 0.62 against 0.23 ms with the one-channel kernel that took
+    strided layers before)."""
+    return is_single_channel(cin, groups) and cout < 16 and tuple(stride) == (1, 1)
 
 
 def lane_outputs(kw: int) -> int:
@@ -173,8 +174,14 @@ def takes_tap_runs(w_shape, dilation, groups) -> bool:
     """Whether a weight gradient runs along kernel-row runs of taps (conv_source.run_weight_grad):
     one group, no dilation along rows, and input channels too few for a vector-wide tile of
     them (16 or fewer: ResNet-20's first stage, LeNet), unless a full 32 × 8 tile fits (16 → 32
-    3×3 stride 2: 0.92 → 0.79 ms, 1×1: 0.26 → 0.14 ms; 8 → 32: 1.70 → 1.26 ms)."""
-    return groups == 1 and dilation[1] == 1 and w_shape[2] <= 16 and not has_full_gradient_tile(*w_shape[2:])
+    3×3 stride 2: 0.92 → 0.79 ms, 1×1: 0.26 → 0.14 ms; 8 → 32: 1.70 → 1.26 ms), or the run holds
+    4 or fewer of a tile's 16 taps with 32 or more outputs (a one-channel 3×3: 1 → 32 at 28×28,
+    batch 64, 0.68 → 0.46 ms, 1 → 64 1.28 → 0.84; at 16 outputs, or 5 taps, the runs are as fast
+    or faster)."""
+    _, kw, cg, o = w_shape
+    sparse_run = kw * cg <= 4 and o >= 32
+    return (groups == 1 and dilation[1] == 1 and cg <= 16 and not has_full_gradient_tile(cg, o)
+            and not sparse_run)
 
 
 FULL_GRADIENT_TILE = 32, 8           # output × input channels
@@ -428,7 +435,7 @@ def conv_forward(x, w, bias, stride, pads, dilation, groups, residual=None, acti
         return epilogue_in_place(y.reshape(x.shape[0], 1, 1, o), residual, activation, slope)
     ho, wo = out_hw or out_size(x.shape, (kh, kw), stride, pads, dilation)
     if into and not places_output(x.shape, w.shape, stride, dilation, groups):
-        # Winograd and one-channel kernels write a whole array: their phase goes through a copy
+        # Winograd kernels write a whole array: their phase goes through a copy
         y, (ry, rx), (sy, sx) = into
         y[:, ry::sy, rx::sx] = conv_forward(x, w, bias, stride, pads, dilation, groups, residual, activation, slope,
                                             out_hw, kernel_hw)
@@ -453,8 +460,6 @@ def conv_forward(x, w, bias, stride, pads, dilation, groups, residual=None, acti
         wide = np.zeros((kh, kw, cg, -(-o // ot) * ot), np.float32)
         wide[..., :o] = w
         run.conv(x, wide, bias, res, y, pt, pl, slope, workers, *placement)
-    elif is_single_channel(x.shape[3], groups):
-        run.conv(x, f32(w), bias, res, y, pt, pl, slope, workers)
     else:
         run.conv(x, packed(f32(w), groups, channel_tile(o // groups)), bias, res, y, groups, pt, pl, slope, workers,
                  *placement)
@@ -463,12 +468,8 @@ def conv_forward(x, w, bias, stride, pads, dilation, groups, residual=None, acti
 
 def places_output(x_shape, w_shape, stride, dilation, groups) -> bool:
     """Whether the forward kernel conv_forward runs can store into a phase of a larger output
-    (all but the Winograd and the one-channel kernels), in the order forward_kernel picks."""
-    if is_winograd(x_shape, w_shape, stride, dilation, groups):
-        return False
-    if is_depthwise(w_shape[2], groups) or is_narrow(w_shape, stride, groups):
-        return True
-    return not is_single_channel(x_shape[3], groups)
+    (all but the Winograd kernels)."""
+    return not is_winograd(x_shape, w_shape, stride, dilation, groups)
 
 
 def covers_input(x_shape, w_shape, pads, dilation, groups) -> bool:
@@ -521,15 +522,11 @@ def weight_grad(x, dy, w_shape, stride, pads, dilation, groups):
         partial = np.zeros((threads_for(rows), kh, kw, o), np.float32)
         run.depthwise_weight_grad(x, dy, partial, pt, pl)
         return partial.sum(axis=0)[:, :, None, :]
-    if sums_in_lanes(x.shape[3], stride, groups):
+    if sums_in_lanes(x.shape[3], o, stride, groups):
         og = lane_outputs(kw)
         partial = np.zeros((threads_for(rows), kh, kw, -(-o // og) * og, 16), np.float32)
         run.weight_grad(x, dy, partial, pt, pl)
         return np.ascontiguousarray(partial.sum(axis=(0, 4))[:, :, None, :o])
-    if is_single_channel(x.shape[3], groups):
-        partial = np.zeros((threads_for(rows), kh, kw, 1, o), np.float32)
-        run.weight_grad(x, dy, partial, pt, pl)
-        return partial.sum(axis=0)
     if takes_tap_runs(w_shape, dilation, groups):
         width = -(-o // RUN_OUTPUTS) * RUN_OUTPUTS        # dy padded with zero channels to whole tiles
         partial = np.zeros((threads_for(rows), kh, -(-kw * cg // RUN_TAPS) * RUN_TAPS, width), np.float32)

@@ -97,6 +97,7 @@ CONV2D_CASES = {
                                                        padding=((3, 3), (3, 3)), batch=1),
     "one input channel stride 2 dilation 2": conv2d_case(c=1, o=4, hw=(11, 9), stride=(2, 2), dilation=(2, 2),
                                                          padding=((2, 1), (0, 2))),
+    "one input channel, 32 outputs: channel tiles forward and weight gradient": conv2d_case(c=1, o=32, hw=(9, 8)),
     "wide: several weight-gradient blocks": conv2d_case(c=5, o=7, hw=(30, 40), batch=1),
     "32 input channels: a channel-tiled weight gradient": conv2d_case(c=32, o=16, hw=(9, 8), stride=(2, 2)),
     "8 inputs, 32 outputs: a full 32 x 8 weight-gradient tile": conv2d_case(c=8, o=32, hw=(9, 8), stride=(2, 2)),
