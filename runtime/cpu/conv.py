@@ -13,7 +13,7 @@ Which kernel (`forward_kernel`, `weight_grad_kernel` decide, one place each):
   input channel m times first): own kernels, vectorised over channels;
 - few channels (≤ 16 out, < 16 in or out; 16 out only on rows of whole vectors): `narrow`,
   vectorised along the output row; grad weight of ≤ 16 input channels along kernel-row runs
-  of taps, of a one-channel image with < 16 outputs at stride 1 summed lane-wise along rows;
+  of taps (a one-channel image with < 16 outputs at stride 1: summed lane-wise along rows);
 - else channel tiles × pixel tiles (rows split evenly), the epilogue in the store.
 
 - grad input is the transposed convolution, run through the forward kernels: for stride s the

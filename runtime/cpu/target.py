@@ -47,12 +47,14 @@ def _set(variable: str, attribute: str, value: str) -> None:
         setattr(sys.modules["numba.core.config"], attribute, value)
 
 
-if "NUMBA_CPU_FEATURES" not in os.environ:
-    chosen = features()
-    if chosen:
-        _set("NUMBA_CPU_FEATURES", "CPU_FEATURES", chosen)
-        if "NUMBA_CPU_NAME" not in os.environ:
-            import llvmlite.binding as llvm
-            name = cpu_name(llvm.get_host_cpu_name())
-            if name:
-                _set("NUMBA_CPU_NAME", "CPU_NAME", name)
+def choose_target() -> None:
+    """Set Numba's CPU features and name for this host, unless the user set them."""
+    if "NUMBA_CPU_FEATURES" in os.environ or not (chosen := features()):
+        return
+    _set("NUMBA_CPU_FEATURES", "CPU_FEATURES", chosen)
+    import llvmlite.binding as llvm
+    if "NUMBA_CPU_NAME" not in os.environ and (name := cpu_name(llvm.get_host_cpu_name())):
+        _set("NUMBA_CPU_NAME", "CPU_NAME", name)
+
+
+choose_target()
