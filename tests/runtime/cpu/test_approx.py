@@ -2,6 +2,9 @@
 error over a dense grid stays within the bound the module states, compiled both as the kernels
 use them (a vectorised loop: reciprocal estimate and Newton step for the division) and as a
 scalar call; and the activation kernels use the same definition."""
+import re
+
+import numba
 import numpy as np
 import pytest
 from numba import njit
@@ -89,3 +92,24 @@ def test_activation_kernels_use_the_same_definition(name):
     LOOPS[name](x, expected)
     assert np.abs(y - exact(name, x)).max() <= BOUNDS[name]
     np.testing.assert_allclose(y, expected, rtol=0, atol=1e-7)
+
+
+@pytest.mark.skipif("+avx512f" not in numba.config.CPU_FEATURES.split(","), reason="checks AVX-512 code")
+def test_a_loop_over_tanh_is_vectorised_after_a_generated_kernel_compiled_it_first():
+    # generated kernels compile with the SLP vectoriser on; a tanh compiled once under it packed its
+    # two polynomials into lanes and kept every later loop over it scalar (8× slower)
+    numba.config.reload_config()                 # as generated.HEADER does, or a compile resets the flag
+    numba.config.SLP_VECTORIZE, before = 1, numba.config.SLP_VECTORIZE
+    try:
+        njit(lambda v: approx.tanh(v) + approx.sigmoid(v))(np.float32(0.5))
+    finally:
+        numba.config.SLP_VECTORIZE = before
+
+    @njit(fastmath={"contract"})
+    def tanh_all(x, y):
+        for i in range(x.size):
+            y[i] = approx.tanh(x[i])
+
+    x = np.linspace(-4, 4, 64, dtype=np.float32)
+    tanh_all(x, np.empty_like(x))
+    assert re.search(r"vfmadd\w*ps\s+%zmm", next(iter(tanh_all.inspect_asm().values())))
